@@ -1,0 +1,64 @@
+# morebench: the two set-up commands of the README are `make test` and `make paper`.
+# Each creates/updates .venv itself (pinned by constraints.txt, so no unpinned multi-GB torch is ever pulled).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SCRATCH := $(CURDIR)/.scratch
+OUT ?= outputs
+PATIENTS ?= 2000
+SEED ?= 0
+
+# Offline by construction: a hidden hub download fails at once. Tool state goes to a scratch folder, not ~.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export MPLBACKEND := Agg
+export MPLCONFIGDIR := $(SCRATCH)/mpl
+export IPYTHONDIR := $(SCRATCH)/ipython
+export JUPYTER_CONFIG_DIR := $(SCRATCH)/jupyter/config
+export JUPYTER_DATA_DIR := $(SCRATCH)/jupyter/data
+export JUPYTER_RUNTIME_DIR := $(SCRATCH)/jupyter/runtime
+export PYTHONHASHSEED := 0
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: test paper venv sync lint nbtest pytest clean-venv
+
+$(VENV)/.installed: setup.py settings.ini constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	@touch $@
+
+venv: $(VENV)/.installed
+
+# Notebooks and package must be in sync: nbdev_clean + nbdev_export may not change a single file.
+sync: venv
+	@mkdir -p $(SCRATCH)
+	@bash .ci/tree_hash > $(SCRATCH)/before.sha
+	$(BIN)/nbdev_clean
+	$(BIN)/nbdev_export
+	@bash .ci/tree_hash > $(SCRATCH)/after.sha
+	@if ! cmp -s $(SCRATCH)/before.sha $(SCRATCH)/after.sha; then \
+	  echo "ERROR: nbdev_clean/nbdev_export changed these files (commit the clean, exported tree):"; \
+	  diff $(SCRATCH)/before.sha $(SCRATCH)/after.sha | grep '^[<>]' | awk '{print $$3}' | sort -u; exit 1; fi
+
+# Names used by exported code but defined only in non-exported cells, and stray imports.
+lint: venv
+	$(BIN)/ruff check --select F821,F401 morebench
+
+# Every notebook under nbdev_test, slow cells included (gpu cells are skipped on CPU).
+nbtest: venv
+	$(BIN)/nbdev_test --flags slow --n_workers 2 --timing
+
+# pytest last, so CI reads its closing line. Exit code 5 (no tests collected) fails like any other.
+pytest: venv
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider
+
+test: sync lint nbtest pytest
+
+# The main job: every benchmark notebook on the embedded (synthetic) default data, on CPU.
+paper: venv
+	$(BIN)/morebench paper --out $(OUT) --patients $(PATIENTS) --seed $(SEED)
+
+clean-venv:
+	rm -rf $(VENV)
