@@ -1,0 +1,145 @@
+"""Two real `torch.distributed` processes (gloo, CPU) give the single-process loss and gradients on the concatenated batch.
+
+Convention checked (see nbs/21_distributed.ipynb): each rank's `loss` is the mean over its own rows against the
+gathered global batch; the gather carries gradients (backward sums over ranks). If every rank back-propagates
+`loss / world_size` (what DistributedDataParallel's gradient averaging amounts to), then
+* the ranks' losses averaged = the single-process loss,
+* each rank's gradient w.r.t. its local inputs = the matching rows of the single-process gradient,
+* parameter gradients (logit scale, bias) summed over ranks = the single-process ones.
+"""
+from __future__ import annotations
+
+import math
+import os
+import socket
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from morebench.distributed import gather_features
+from morebench.losses import ClipLoss, MedCLIPLoss, MixCoLoss, MoRELoss, SigLipLoss
+
+WORLD, N, D = 2, 8, 5  # 2 ranks × 4 samples
+TOL = 1e-6
+TIMEOUT_S = 90
+
+
+def _data():
+    g = torch.Generator().manual_seed(0)
+    a, b, e = (torch.randn(N, D, generator=g, dtype=torch.float64) for _ in range(3))
+    labels = (torch.rand(N, 3, generator=g) > 0.5).double()
+    lam = torch.where(torch.rand(N, generator=g) < 0.5, torch.rand(N, generator=g), torch.ones(N)).double()
+    perm_local = [torch.randperm(N // WORLD, generator=g) for _ in range(WORLD)]
+    return a, b, e, labels, lam, perm_local
+
+
+def _losses(world_size: int, rank: int) -> dict:
+    kw = dict(world_size=world_size, rank=rank)
+    return {
+        "infonce": ClipLoss(temperature=0.1, **kw),
+        "clip_learnable": ClipLoss(temperature=0.07, learnable=True, **kw),
+        "siglip": SigLipLoss(init_logit_scale=math.log(5.0), init_logit_bias=-2.0, **kw),
+        "medclip": MedCLIPLoss(**kw),
+        "softclip": MixCoLoss(**kw),  # progress past mixup_pct: the SoftCLIP phase
+        "more": MoRELoss(ClipLoss(temperature=0.1, **kw), xray_ecg_weight=0.5),
+    }
+
+
+def _run(name, loss_fn, a, b, e, labels, lam, perm, world_size, rank, n):
+    """Loss value and grads (inputs, then loss parameters) for one rank's shard `rows` (all rows at world size 1)."""
+    rows = slice(rank * n, (rank + 1) * n)
+    xa, xb, xe = (t[rows].clone().requires_grad_(True) for t in (a, b, e))
+    if name == "m3co":
+        loss = loss_fn.m3co(xa, xb, lam[rows], perm)
+    else:
+        feats = {"xray": xa, "text": xb, "ecg": xe}
+        loss = loss_fn(feats, {"labels": labels[rows], "progress": 0.9})["loss"]
+    (loss / world_size).backward()
+    params = [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in loss_fn.parameters()]
+    return loss.detach(), [xa.grad, xb.grad, xe.grad if xe.grad is not None else torch.zeros_like(xe)], params
+
+
+def _worker(rank: int, port: int, out_dir: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD,
+                            timeout=timedelta(seconds=60))
+    try:
+        a, b, e, labels, lam, perm_local = _data()
+        n = N // WORLD
+        results = {}
+        for name, loss_fn in list(_losses(WORLD, rank).items()) + [("m3co", MixCoLoss(world_size=WORLD, rank=rank))]:
+            loss, grads, pgrads = _run(name, loss_fn, a.double(), b, e, labels, lam, perm_local[rank], WORLD, rank, n)
+            dist.all_reduce(loss)  # sum of the ranks' losses
+            for g in pgrads:
+                dist.all_reduce(g)  # DDP would average the grads of loss_r; we back-propagated loss_r / W, so sum
+            results[name] = dict(loss=loss / WORLD, grads=grads, pgrads=pgrads)
+        # the no-grad pattern keeps the local shard's gradient (and only it)
+        x = torch.full((n, 2), float(rank), dtype=torch.float64, requires_grad=True)
+        gathered = gather_features(x, WORLD, rank, with_grad=False)
+        gathered.sum().backward()
+        results["nograd_gather"] = dict(values=gathered.detach(), grad=x.grad)
+        torch.save(results, Path(out_dir) / f"rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def rank_results():
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        ctx = mp.start_processes(_worker, args=(_free_port(), tmp), nprocs=WORLD, join=False, start_method="spawn")
+        deadline = time.monotonic() + TIMEOUT_S
+        try:
+            while not ctx.join(timeout=1):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"2-process gloo run did not finish within {TIMEOUT_S} s")
+        finally:
+            for p in ctx.processes:
+                if p.is_alive():
+                    p.kill()
+        yield [torch.load(Path(tmp) / f"rank{r}.pt") for r in range(WORLD)]
+
+
+@pytest.mark.parametrize("name", ["infonce", "clip_learnable", "siglip", "medclip", "softclip", "more", "m3co"])
+def test_two_ranks_equal_one_process(rank_results, name):
+    a, b, e, labels, lam, perm_local = _data()
+    n = N // WORLD
+    perm_global = torch.cat([p + r * n for r, p in enumerate(perm_local)])
+    loss_fn = MixCoLoss() if name == "m3co" else _losses(1, 0)[name]
+    loss, grads, pgrads = _run(name, loss_fn, a, b, e, labels, lam, perm_global, 1, 0, N)
+    for r, res in enumerate(rank_results):
+        got = res[name]
+        assert abs(got["loss"].item() - loss.item()) <= TOL, (name, r, got["loss"].item(), loss.item())
+        for g_rank, g_full in zip(got["grads"], grads):
+            assert torch.allclose(g_rank, g_full[r * n:(r + 1) * n], atol=TOL, rtol=0), (name, r)
+        for p_rank, p_full in zip(got["pgrads"], pgrads):
+            assert torch.allclose(p_rank.double(), p_full.double(), atol=TOL, rtol=0), (name, r, p_rank, p_full)
+    assert any(g.abs().sum() > 0 for g in grads[:2]), "degenerate test: no gradient"
+
+
+def test_nograd_gather_keeps_local_gradient(rank_results):
+    for r, res in enumerate(rank_results):
+        vals = res["nograd_gather"]["values"]
+        assert torch.equal(vals[:, 0], torch.tensor([0.0] * (N // WORLD) + [1.0] * (N // WORLD), dtype=torch.float64))
+        assert torch.equal(res["nograd_gather"]["grad"], torch.ones(N // WORLD, 2, dtype=torch.float64))
+
+
+def test_world_size_one_needs_no_process_group():
+    assert not dist.is_initialized()
+    x = torch.randn(3, 2, requires_grad=True)
+    assert gather_features(x, 1, 0) is x
+    out = ClipLoss(world_size=1)({"xray": x, "text": torch.randn(3, 2)})
+    out["loss"].backward()
+    assert x.grad is not None
