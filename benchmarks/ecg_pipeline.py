@@ -29,12 +29,12 @@ from morebench.data.ecg import (
 from morebench.utils import shared_data_dir
 
 
-def best_of(fn, repeat: int) -> float:
-    """Best wall time of `repeat` runs (seconds)."""
+def best_of(fn, repeat: int, *args) -> float:
+    """Best wall time of `repeat` runs of fn(*args) (seconds)."""
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        fn()
+        fn(*args)
         times.append(time.perf_counter() - t0)
     return min(times)
 
@@ -50,9 +50,19 @@ def medfilt_loop_baseline(x: np.ndarray, fs: float) -> np.ndarray:
 def ndimage_2d_baseline(x: np.ndarray, fs: float) -> np.ndarray:
     """The 'obvious' vectorisation: scipy.ndimage.median_filter with size (1, ..., k) on the whole batch."""
     k1, k2 = baseline_kernels(fs)
-    size = lambda k: (1,) * (x.ndim - 1) + (k,)  # noqa: E731
-    mf = lambda v, k: scipy.ndimage.median_filter(v, size=size(k), mode="constant", cval=0.0)  # noqa: E731
+
+    def mf(v: np.ndarray, k: int) -> np.ndarray:
+        return scipy.ndimage.median_filter(v, size=(1,) * (x.ndim - 1) + (k,), mode="constant", cval=0.0)
+
     return x - mf(mf(x, k1), k2)
+
+
+def read_all(paths: list[Path]) -> list:
+    return [read_ecg(p) for p in paths]
+
+
+def load_all(paths: list[Path], cfg: ECGPreprocessConfig) -> list:
+    return [load_ecg(p, cfg) for p in paths]
 
 
 def main() -> None:
@@ -80,9 +90,9 @@ def main() -> None:
     batches = {}
     for name, paths in sets.items():
         n = len(paths)
-        t_read = best_of(lambda: [read_ecg(p) for p in paths], args.repeat)
-        t_one = best_of(lambda: [load_ecg(p, cfg) for p in paths], args.repeat)
-        t_batch = best_of(lambda: load_ecg_batch(paths, cfg), args.repeat)
+        t_read = best_of(read_all, args.repeat, paths)
+        t_one = best_of(load_all, args.repeat, paths, cfg)
+        t_batch = best_of(load_ecg_batch, args.repeat, paths, cfg)
         print(f"| {name:6} | {n:7d} | {n / t_read:10.0f} | {n / t_one:22.0f} | {n / t_batch:19.0f} |")
         batches[name] = np.stack([read_ecg(p).signal.astype(np.float64) for p in paths])
 
@@ -96,10 +106,10 @@ def main() -> None:
           f"| {'fast ms':>8} | {'speed-up':>8} | exact |")
     print(f"|{'-' * 26}|{'-' * 15}|{'-' * 10}|{'-' * 17}|{'-' * 18}|{'-' * 10}|{'-' * 10}|-------|")
     for name, x, fs in cases:
-        t_loop = best_of(lambda: medfilt_loop_baseline(x, fs), args.repeat)
-        t_fast = best_of(lambda: remove_baseline(x, fs), args.repeat)
+        t_loop = best_of(medfilt_loop_baseline, args.repeat, x, fs)
+        t_fast = best_of(remove_baseline, args.repeat, x, fs)
         naive = fs == 100 or args.naive
-        t_nd = best_of(lambda: ndimage_2d_baseline(x, fs), 1) if naive else float("nan")
+        t_nd = best_of(ndimage_2d_baseline, 1, x, fs) if naive else float("nan")
         exact = np.array_equal(remove_baseline(x, fs), medfilt_loop_baseline(x, fs))
         k1, k2 = baseline_kernels(fs)
         shape = "x".join(map(str, x.shape))
