@@ -54,8 +54,8 @@ def build(preset: str, impl: str):
 
     over = {}
     if impl == "official":
-        over = dict(xray__attn_impl="official", ecg__attn_impl="official", text__pooling="mean_all",
-                    text__pad_to_max_length=True)
+        over = {"xray__attn_impl": "official", "ecg__attn_impl": "official", "text__pooling": "mean_all",
+                "text__pad_to_max_length": True}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the paper preset warns that RoBERTa is randomly initialised offline
         return create_model(preset, **over)
@@ -112,6 +112,13 @@ def worker(args) -> dict:
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
+    flops = None
+    if args.flops:  # counted on an extra untimed step (doubles as warm-up)
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with FlopCounterMode(display=False) as fc:
+            step()
+        flops = fc.get_total_flops()
     times = []
     for i in range(args.warmup + args.steps):
         if device.type == "cuda":
@@ -122,13 +129,6 @@ def worker(args) -> dict:
             torch.cuda.synchronize()
         if i >= args.warmup:
             times.append(time.perf_counter() - t)
-    flops = None
-    if args.flops:
-        from torch.utils.flop_counter import FlopCounterMode
-
-        with FlopCounterMode(display=False) as fc:
-            step()
-        flops = fc.get_total_flops()
     res = {"preset": args.preset, "impl": args.impl, "precision": args.precision, "batch": args.batch,
            "text_tokens": text_tokens, "step_s": statistics.median(times), "steps": len(times), "build_s": build_s,
            "loss": float(loss), "flops": flops, "device": str(device)}
@@ -151,8 +151,9 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
-    p.add_argument("--no-flops", dest="flops", action="store_false", help="skip the FLOP count (one extra step)")
+    p.add_argument("--no-flops", dest="flops", action="store_false", help="skip the FLOP count (one extra untimed step)")
     p.add_argument("--peak-tflops", type=float, default=None, help="device peak for MFU (default: H100 989 bf16 / 494 tf32)")
+    p.add_argument("--official-precisions", nargs="+", default=["fp32"], help="precisions of the official-path rows")
     p.add_argument("--json", default=None, help="also write all results to this JSON file")
     # internal: run one configuration in this process
     p.add_argument("--_worker", nargs=3, metavar=("PRESET", "IMPL", "PRECISION"), help=argparse.SUPPRESS)
@@ -174,14 +175,15 @@ def main(argv=None):
     for preset, b in zip(args.presets, batches):
         for prec in args.precisions:
             configs.append((preset, "ours", prec, b))
-        configs.append((preset, "official", "fp32", b))
+        for prec in args.official_precisions:
+            configs.append((preset, "official", prec, b))
     results = []
     for preset, impl, prec, b in configs:
         cmd = [sys.executable, __file__, "--_worker", preset, impl, prec, "--_b", str(b), "--device", args.device,
                "--steps", str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads),
                "--note-tokens", *map(str, args.note_tokens)] + ([] if args.flops else ["--no-flops"])
         print(f"running {preset:6s} {impl:8s} {prec:4s} batch {b} ...", file=sys.stderr, flush=True)
-        out = subprocess.run(cmd, capture_output=True, text=True)
+        out = subprocess.run(cmd, check=False, capture_output=True, text=True)
         line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
         if out.returncode or not line:
             print(out.stderr[-3000:], file=sys.stderr)
@@ -198,7 +200,7 @@ def main(argv=None):
     print(hdr)
     print("|" + "---|" * (hdr.count("|") - 1))
     for r in results:
-        ref = next(x for x in results if x["preset"] == r["preset"] and x["impl"] == "official")
+        ref = next(x for x in results if x["preset"] == r["preset"] and x["impl"] == "official")  # first official row
         gf = r["flops"] / 1e9 if r["flops"] else float("nan")
         m = f"{r['peak_mem_mb']:.0f} ({r['step_delta_mb']:+.0f})" if cpu else f"{r['peak_mem_mb']:.0f}"
         row = (f"| {r['preset']} | {r['impl']} | {r['precision']} | {r['batch']} | {r['text_tokens']} | {r['step_s']:.3f} | "

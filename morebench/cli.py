@@ -24,6 +24,10 @@ SUMMARIES: dict[str, str] = {
     "ptbxl": "morebench.data.ptbxl:summarize",
     "mimic-ecg": "morebench.data.mimic_ecg:summarize",
     "cinc2021": "morebench.data.cinc:summarize",
+    "mimic-cxr": "morebench.data.mimic_cxr:summarize",
+    "mimic-pairs": "morebench.data.pairs:summarize",
+    "chexpert": "morebench.data.chexpert:summarize",
+    "edema": "morebench.data.edema:summarize",
 }
 
 # Subcommands implemented elsewhere, imported on use: name -> "module:function" taking argv, returning an exit code.
