@@ -22,7 +22,12 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from morebench.data.cache import CachedECGDataset, CachedXrayDataset, build_cache, collate_batch
+from morebench.data.cache import (
+    CachedECGDataset,
+    CachedXrayDataset,
+    build_cache,
+    collate_batch,
+)
 from morebench.data.cxr import load_cxr
 from morebench.data.ecg import load_ecg
 from morebench.data.pairs import build_pair_index
@@ -100,7 +105,8 @@ def main(argv=None) -> None:
         rows.append(("ECG cache build", "ECGs/s", _rate(len(ecgs), be), f"{len(ec)} cached, {len(ec.failed)} failed"))
         t = time.perf_counter()
         build_cache(imgs, "xray", cache_dir=d / "cache", progress=False)
-        rows.append(("cache re-open (key check)", "s", time.perf_counter() - t, "hash of config + file stats"))
+        rows.append(("cache re-open (key check)", "ms", 1e3 * (time.perf_counter() - t),
+                     f"hash of config + stats of {len(imgs)} files"))
         xds, eds = CachedXrayDataset(xc), CachedECGDataset(ec)
         for w in (0, args.workers):
             for how, xd, ed in (("batched", xds, eds), ("per-item", PerItem(xds), PerItem(eds))):

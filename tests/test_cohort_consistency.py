@@ -78,6 +78,20 @@ def test_pairs_consistent(cohort):
     assert tuple(it["xray"].shape) == (3, 224, 224) and tuple(it["ecg"].shape) == (12, 1000)
 
 
+def test_paired_dataset_from_cache(cohort, tmp_path):
+    pairs, info, _ = build_pair_index(cohort)
+    pairs = pairs.iloc[:4]
+    xc = build_cache([Path(info["cxr_root"]) / p for p in pairs["path"]], "xray", cache_dir=tmp_path, progress=False)
+    ec = build_cache([Path(info["ecg_root"]) / p for p in pairs["ecg_path"]], "ecg", cache_dir=tmp_path, progress=False)
+    plain = PairedDataset(pairs, info["cxr_root"], info["ecg_root"], strict=True)
+    cached = PairedDataset(pairs, info["cxr_root"], info["ecg_root"], strict=True, xray_cache=xc, ecg_cache=ec)
+    for i in range(len(pairs)):
+        a, b = plain[i], cached[i]
+        assert a["id"] == b["id"] and a["xray_note"] == b["xray_note"]
+        np.testing.assert_array_equal(a["xray"].numpy(), b["xray"].numpy())
+        np.testing.assert_allclose(a["ecg"].numpy(), b["ecg"].numpy(), atol=1e-3)  # float16 storage
+
+
 def test_chexpert_and_edema(cohort):
     idx, sk = build_chexpert_index(cohort / "chexpert")
     assert sk == [] and set(idx["split"]) == {"train", "val"}
@@ -85,7 +99,7 @@ def test_chexpert_and_edema(cohort):
     zs = chexpert_5x200(idx, n=5, seed=0)
     assert len(zs) > 0 and (zs[["Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Pleural Effusion"]]
                             .fillna(0).sum(axis=1) == 1).all()
-    ed, info, sk = build_edema_index(cohort / "edema")
+    ed, _, sk = build_edema_index(cohort / "edema")
     assert sk == [] and len(ed) > 0 and _one_split_per_subject(ed)
     assert ed["edema_severity"].between(0, 3).all()
 
