@@ -11,6 +11,7 @@ import scipy.signal
 import wfdb
 
 from morebench.data.ecg import (
+    HAVE_NUMBA,
     LEADS,
     ECGPreprocessConfig,
     baseline_kernels,
@@ -26,6 +27,7 @@ from morebench.utils import shared_data_dir
 
 ROOT = shared_data_dir(Path(__file__).parent)
 pytestmark = pytest.mark.skipif(ROOT is None, reason="../shared/data (real public samples) not found")
+BACKENDS = ["scipy", pytest.param("numba", marks=pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed"))]
 
 
 def _records(folder: str, pattern: str = "*.hea") -> list[Path]:
@@ -109,25 +111,61 @@ def test_ptb_diagnostic_15_leads_1khz():
     np.testing.assert_allclose(y, preprocess_ecg(first10, 100), atol=1e-6)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("folder,fs", [("ptbxl/records100", 100), ("ptbxl/records500", 500), ("cinc2021_sample/records", 500)])
-def test_fast_baseline_equals_scipy_medfilt(folder, fs):
+def test_fast_baseline_equals_scipy_medfilt(folder, fs, backend):
     paths = _records(folder)[:20]
     x = np.stack([read_ecg(p).signal.astype(np.float64) for p in paths])  # [20, 12, T], native rate
     k1, k2 = baseline_kernels(fs)
-    np.testing.assert_array_equal(fast_medfilt(x, k1), _medfilt_loop(x, k1))
+    np.testing.assert_array_equal(fast_medfilt(x, k1, backend), _medfilt_loop(x, k1))
+    x32 = x.astype(np.float32)
+    np.testing.assert_array_equal(fast_medfilt(x32, k1, backend), _medfilt_loop(x32, k1))
     base = _medfilt_loop(_medfilt_loop(x, k1), k2)
-    np.testing.assert_array_equal(remove_baseline(x, fs), x - base)
+    np.testing.assert_array_equal(remove_baseline(x, fs, backend), x - base)
     # and after resampling to 100 Hz (float values, not the files' quantised ones)
     if fs != 100:
         x100 = resample_ecg(x, fs, 100)
-        np.testing.assert_array_equal(remove_baseline(x100, 100), x100 - _medfilt_loop(_medfilt_loop(x100, 21), 61))
+        ref = x100 - _medfilt_loop(_medfilt_loop(x100, 21), 61)
+        np.testing.assert_array_equal(remove_baseline(x100, 100, backend), ref)
 
 
-def test_ptb_diagnostic_baseline_1khz():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ptb_diagnostic_baseline_1khz(backend):
     x = read_ecg(ROOT / "ptb_diagnostic_sample/s0010_re.hea").signal[:, :10000].astype(np.float64)
     k1, k2 = baseline_kernels(1000)
     assert (k1, k2) == (201, 601)
-    np.testing.assert_array_equal(remove_baseline(x, 1000), x - _medfilt_loop(_medfilt_loop(x, k1), k2))
+    np.testing.assert_array_equal(remove_baseline(x, 1000, backend), x - _medfilt_loop(_medfilt_loop(x, k1), k2))
+
+
+class _BaselineDataset:  # a tiny torch-style Dataset whose __getitem__ runs the (numba) baseline filter
+    def __init__(self, x):
+        self.x = x
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return remove_baseline(self.x[i], 100)
+
+
+def test_baseline_in_forked_dataloader_workers():
+    """The numba kernels (threads started in the parent first) work in 2 forked DataLoader workers and in threads."""
+    import multiprocessing
+    from concurrent.futures import ThreadPoolExecutor
+
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import DataLoader
+
+    x = np.stack([read_ecg(p).signal.astype(np.float64) for p in _records("ptbxl/records100")[:8]])
+    ref = x - _medfilt_loop(_medfilt_loop(x, 21), 61)
+    np.testing.assert_array_equal(remove_baseline(x, 100), ref)  # the parent uses the kernels before forking
+    ctx = multiprocessing.get_context("fork")
+    dl = DataLoader(_BaselineDataset(x), batch_size=2, num_workers=2, multiprocessing_context=ctx, timeout=120)
+    got = torch.cat(list(dl)).numpy()
+    np.testing.assert_array_equal(got, ref)
+    with ThreadPoolExecutor(4) as ex:  # concurrent callers are serialised, not a crash
+        outs = list(ex.map(lambda i: remove_baseline(x[i], 100), range(8)))
+    np.testing.assert_array_equal(np.stack(outs), ref)
 
 
 def test_batch_loader_matches_single():
