@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 from .cxr import CXRAugment, CXRPreprocessConfig, load_cxr
 from .mimic_cxr import COMPETITION_LABELS, apply_uncertainty, find_table, read_label_csv
 from .ptbxl import summarize_index
-from ..utils import DataError, Unreadable, handle_bad
+from ..utils import LenientDataset, DataError, Unreadable, handle_bad
 
 # %% auto #0
 __all__ = ['CHEXPERT_OBSERVATIONS', 'FIVE_BY_200_CLASSES', 'PAPER_4_CLASSES', 'SPLIT_FILES', 'GLORIA_ZERO_COLS', 'resolve_path',
@@ -178,8 +178,10 @@ def chexpert_5x200(
     return res
 
 # %% ../../nbs/08b_data.chexpert.ipynb #ede514a6
-class CheXpertDataset(Dataset):
+class CheXpertDataset(LenientDataset, Dataset):
     """CheXpert images as {xray, label, mask, text, id} (multi-label, or single class for 5×200)."""
+
+    noun = "images"
 
     def __init__(
         self,
@@ -202,41 +204,22 @@ class CheXpertDataset(Dataset):
         else:
             self.y, self.mask = apply_uncertainty(self.index[list(label_names)].to_numpy(np.float32),
                                                   list(label_names), policy)
-        self.skipped: list[Unreadable] = []
-        self._bad: set[int] = set()
-        self.epoch = 0
+        self._init_lenient(strict)
 
     def __len__(self) -> int:
         return len(self.index)
 
-    def set_epoch(self, epoch: int) -> None:
-        """Change the augmentation stream."""
-        self.epoch = int(epoch)
+    def _item(self, j: int) -> dict:
+        x = load_cxr(self.index.at[j, "file"], self.cfg, strict=True, augment=self.augment,
+                     rng=np.random.default_rng([self.seed, self.epoch, j]))
+        t = self.index.at[j, "Report Impression"] if "Report Impression" in self.index else ""
+        return {"xray": torch.from_numpy(x), "label": torch.as_tensor(self.y[j]),
+                "mask": torch.from_numpy(self.mask[j]), "text": "" if pd.isna(t) else str(t),
+                "id": str(self.index.at[j, "Path"])}
 
-    def __getitem__(self, i: int) -> dict:
-        n = len(self)
-        if not -n <= i < n:
-            raise IndexError(i)
-        for k in range(n):
-            j = (i % n + k) % n
-            if j in self._bad:
-                continue
-            f = self.index.at[j, "file"]
-            try:
-                x = load_cxr(f, self.cfg, strict=True, augment=self.augment,
-                             rng=np.random.default_rng([self.seed, self.epoch, j]))
-            except Exception as e:  # noqa: BLE001 -- one bad image must not stop an epoch
-                err = e if isinstance(e, DataError) else DataError(f, f"{type(e).__name__}: {e}")
-                if self.strict:
-                    raise err from e
-                self._bad.add(j)
-                self.skipped.append(Unreadable(err.path, err.reason))
-                continue
-            t = self.index.at[j, "Report Impression"] if "Report Impression" in self.index else ""
-            return {"xray": torch.from_numpy(x), "label": torch.as_tensor(self.y[j]),
-                    "mask": torch.from_numpy(self.mask[j]), "text": "" if pd.isna(t) else str(t),
-                    "id": str(self.index.at[j, "Path"])}
-        raise DataError(str(self.index["file"].iat[0]) if n else "?", f"none of the {n} images could be read")
+    def _source(self, j: int) -> str:
+        return str(self.index.at[j, "file"])
+
 
 # %% ../../nbs/08b_data.chexpert.ipynb #6e52956d
 def summarize(

@@ -17,7 +17,7 @@ from .cxr import CXRAugment, CXRPreprocessConfig, load_cxr
 from .mimic_cxr import FRONTAL_VIEWS, build_mimic_cxr_index
 from .ptbxl import summarize_index
 from .text import read_mimic_cxr_report
-from ..utils import DataError, Unreadable, handle_bad
+from ..utils import LenientDataset, DataError, Unreadable, handle_bad
 
 # %% auto #0
 __all__ = ['GRADES', 'EDEMA_FILES', 'read_grades', 'edema_roots', 'build_edema_index', 'EdemaDataset', 'summarize']
@@ -119,8 +119,10 @@ def build_edema_index(
     return index[cols].reset_index(drop=True), info, skipped
 
 # %% ../../nbs/08c_data.edema.ipynb #54dbe215
-class EdemaDataset(Dataset):
+class EdemaDataset(LenientDataset, Dataset):
     """Edema-severity images of one split as {xray, label (grade 0-3), text, id}."""
+
+    noun = "images"
 
     def __init__(
         self,
@@ -134,41 +136,22 @@ class EdemaDataset(Dataset):
     ):
         self.index, self.root = index.reset_index(drop=True), Path(cxr_root)
         self.cfg, self.augment, self.seed, self.strict, self.text = cfg or CXRPreprocessConfig(), augment, seed, strict, text
-        self.skipped: list[Unreadable] = []
-        self._bad: set[int] = set()
-        self.epoch = 0
+        self._init_lenient(strict)
 
     def __len__(self) -> int:
         return len(self.index)
 
-    def set_epoch(self, epoch: int) -> None:
-        """Change the augmentation stream."""
-        self.epoch = int(epoch)
+    def _item(self, j: int) -> dict:
+        x = load_cxr(self.root / self.index.at[j, "path"], self.cfg, strict=True, augment=self.augment,
+                     rng=np.random.default_rng([self.seed, self.epoch, j]))
+        rp = self.index.at[j, "report_path"]
+        t = read_mimic_cxr_report(rp, strict=False) if (self.text and rp) else ""
+        return {"xray": torch.from_numpy(x), "label": torch.tensor(int(self.index.at[j, "edema_severity"])),
+                "text": t, "id": str(self.index.at[j, "dicom_id"])}
 
-    def __getitem__(self, i: int) -> dict:
-        n = len(self)
-        if not -n <= i < n:
-            raise IndexError(i)
-        for k in range(n):
-            j = (i % n + k) % n
-            if j in self._bad:
-                continue
-            f = self.root / self.index.at[j, "path"]
-            try:
-                x = load_cxr(f, self.cfg, strict=True, augment=self.augment,
-                             rng=np.random.default_rng([self.seed, self.epoch, j]))
-            except Exception as e:  # noqa: BLE001 -- one bad image must not stop an epoch
-                err = e if isinstance(e, DataError) else DataError(f, f"{type(e).__name__}: {e}")
-                if self.strict:
-                    raise err from e
-                self._bad.add(j)
-                self.skipped.append(Unreadable(err.path, err.reason))
-                continue
-            rp = self.index.at[j, "report_path"]
-            t = read_mimic_cxr_report(rp, strict=False) if (self.text and rp) else ""
-            return {"xray": torch.from_numpy(x), "label": torch.tensor(int(self.index.at[j, "edema_severity"])),
-                    "text": t, "id": str(self.index.at[j, "dicom_id"])}
-        raise DataError(self.root, f"none of the {n} images could be read")
+    def _source(self, j: int) -> str:
+        return str(self.root / self.index.at[j, "path"])
+
 
 # %% ../../nbs/08c_data.edema.ipynb #6904e3fc
 def summarize(

@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 from .cxr import CXRAugment, CXRPreprocessConfig, load_cxr, read_cxr
 from .ptbxl import summarize_index
 from .text import label_fallback_note, read_mimic_cxr_report
-from ..utils import DataError, Unreadable, handle_bad
+from ..utils import LenientDataset, DataError, Unreadable, handle_bad
 
 # %% auto #0
 __all__ = ['CHEXPERT_LABELS', 'PAPER_LABELS', 'PAPER_13', 'COMPETITION_LABELS', 'CHEXPERT_POLICY', 'FRONTAL_VIEWS', 'SPLITS',
@@ -269,8 +269,10 @@ def collate_cxr(batch: Sequence[dict]) -> dict:
             for k in batch[0]}
 
 
-class MIMICCXRDataset(Dataset):
+class MIMICCXRDataset(LenientDataset, Dataset):
     """MIMIC-CXR-JPG images of one split as {xray, label, mask, text, id}."""
+
+    noun = "images"
 
     def __init__(
         self,
@@ -303,16 +305,10 @@ class MIMICCXRDataset(Dataset):
         self.label_names = list(label_names)
         self.y, self.mask = apply_uncertainty(self.index[self.label_names].to_numpy(np.float32), self.label_names,
                                               policy)
-        self.skipped: list[Unreadable] = []
-        self._bad: set[int] = set()
-        self.epoch = 0
+        self._init_lenient(strict)
 
     def __len__(self) -> int:
         return len(self.index)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Change the augmentation stream (call once per epoch)."""
-        self.epoch = int(epoch)
 
     def _text(self, j: int) -> str:
         if not self.text:
@@ -327,24 +323,9 @@ class MIMICCXRDataset(Dataset):
         return {"xray": torch.from_numpy(x), "label": torch.from_numpy(self.y[j]),
                 "mask": torch.from_numpy(self.mask[j]), "text": self._text(j), "id": str(self.index.at[j, "dicom_id"])}
 
-    def __getitem__(self, i: int) -> dict:
-        n = len(self)
-        if not -n <= i < n:
-            raise IndexError(i)
-        for k in range(n):
-            j = (i % n + k) % n
-            if j in self._bad:
-                continue
-            try:
-                return self._item(j)
-            except Exception as e:  # noqa: BLE001 -- one bad image must not stop an epoch
-                err = e if isinstance(e, DataError) else DataError(self.root / self.index.at[j, "path"],
-                                                                    f"{type(e).__name__}: {e}")
-                if self.strict:
-                    raise err from e
-                self._bad.add(j)
-                self.skipped.append(Unreadable(err.path, err.reason))
-        raise DataError(self.root, f"none of the {n} images of this dataset could be read")
+    def _source(self, j: int) -> str:
+        return str(self.root / self.index.at[j, "path"])
+
 
 # %% ../../nbs/08_data.mimic_cxr.ipynb #3efb33e1
 TASKS = {"all": CHEXPERT_LABELS, "paper4": PAPER_LABELS, "competition5": COMPETITION_LABELS}

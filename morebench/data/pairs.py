@@ -20,7 +20,7 @@ from .mimic_cxr import CHEXPERT_LABELS, PAPER_13, SPLITS, build_mimic_cxr_index,
 from .mimic_ecg import build_mimic_ecg_index
 from .ptbxl import summarize_index
 from .text import combined_note, read_mimic_cxr_report
-from ..utils import DataError, Unreadable
+from ..utils import LenientDataset, DataError, Unreadable
 
 # %% auto #0
 __all__ = ['collate_pairs', 'pair_gap_days', 'resolve_subject_splits', 'build_pairs', 'split_counts', 'cohort_roots',
@@ -159,8 +159,10 @@ def build_pair_index(
     return pairs, info, skipped
 
 # %% ../../nbs/08a_data.pairs.ipynb #3d8eaf38
-class PairedDataset(Dataset):
+class PairedDataset(LenientDataset, Dataset):
     """(X-ray, ECG, X-ray note, ECG note, labels) items of MoRE pairs."""
+
+    noun = "pairs"
 
     def __init__(
         self,
@@ -183,16 +185,10 @@ class PairedDataset(Dataset):
         self.cxr_augment, self.ecg_augment, self.seed, self.strict = cxr_augment, ecg_augment, seed, strict
         self.y = self.pairs[list(label_names)].fillna(0).to_numpy(np.float32)
         self.xray_cache, self.ecg_cache = xray_cache, ecg_cache
-        self.skipped: list[Unreadable] = []
-        self._bad: set[int] = set()
-        self.epoch = 0
+        self._init_lenient(strict)
 
     def __len__(self) -> int:
         return len(self.pairs)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Change the augmentation stream (call once per epoch)."""
-        self.epoch = int(epoch)
 
     def _xray(self, j: int) -> np.ndarray:
         rng = np.random.default_rng([self.seed, self.epoch, j, 0])
@@ -220,24 +216,8 @@ class PairedDataset(Dataset):
                 "ecg_note": en, "labels": torch.from_numpy(self.y[j]),
                 "id": f"{p.at[j, 'dicom_id']}|{p.at[j, 'ecg_study_id']}"}
 
-    def __getitem__(self, i: int) -> dict:
-        n = len(self)
-        if not -n <= i < n:
-            raise IndexError(i)
-        for k in range(n):
-            j = (i % n + k) % n
-            if j in self._bad:
-                continue
-            try:
-                return self._item(j)
-            except Exception as e:  # noqa: BLE001 -- one bad pair must not stop an epoch
-                err = e if isinstance(e, DataError) else DataError(
-                    f"{self.pairs.at[j, 'path']}|{self.pairs.at[j, 'ecg_path']}", f"{type(e).__name__}: {e}")
-                if self.strict:
-                    raise err from e
-                self._bad.add(j)
-                self.skipped.append(Unreadable(err.path, err.reason))
-        raise DataError(f"{self.cxr_root}|{self.ecg_root}", f"none of the {n} pairs could be read")
+    def _source(self, j: int) -> str:
+        return f"{self.pairs.at[j, 'path']}|{self.pairs.at[j, 'ecg_path']}"
 
 
 collate_pairs = collate_cxr  # tensors stacked, notes and ids as lists

@@ -19,7 +19,7 @@ import wfdb
 from torch.utils.data import Dataset
 
 from .ecg import ECGPreprocessConfig, load_ecg, read_ecg
-from ..utils import DataError, Unreadable, handle_bad
+from ..utils import LenientDataset, DataError, Unreadable, handle_bad
 
 # %% auto #0
 __all__ = ['TASKS', 'TASK_ALIASES', 'SUPERCLASS_PRIORITY', 'SPLITS', 'fold_to_split', 'canonical_task', 'parse_scp_codes',
@@ -214,8 +214,10 @@ def multi_hot(
     return y
 
 # %% ../../nbs/04_data.ptbxl.ipynb #0d82269c
-class ECGIndexDataset(Dataset):
+class ECGIndexDataset(LenientDataset, Dataset):
     """Dicts {ecg [12, T] float32, label multi-hot float32, text, id, index} from rows of an ECG index (lenient)."""
+
+    noun = "records"
 
     def __init__(
         self,
@@ -233,19 +235,14 @@ class ECGIndexDataset(Dataset):
     ):
         self.root, self.index = Path(root), index.reset_index(drop=True)
         self.label_names, self.cfg, self.augment = list(label_names), cfg, augment
-        self.seed, self.strict, self.epoch = seed, strict, 0
+        self.seed = seed
+        self._init_lenient(strict)
         self.id_col, self.text_col, self.label_col, self.text_fn = id_col, text_col, label_col, text_fn
         labels = self.index[label_col] if label_col in self.index and self.label_names else [[]] * len(self.index)
         self.y = multi_hot(list(labels), self.label_names)
-        self.skipped: list[Unreadable] = []
-        self._bad: set[int] = set()
 
     def __len__(self) -> int:
         return len(self.index)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Change the augmentation stream (call once per epoch)."""
-        self.epoch = int(epoch)
 
     def record_path(self, j: int) -> Path:
         """Record path (no extension) of row `j`."""
@@ -255,7 +252,8 @@ class ECGIndexDataset(Dataset):
         """Read and preprocess row `j` (strict): float32 [12, T]."""
         return load_ecg(self.record_path(j), self.cfg, strict=True)
 
-    def _item(self, j: int, x: np.ndarray) -> dict:
+    def _item(self, j: int) -> dict:
+        x = self.load(j)
         if self.augment is not None:
             x = self.augment(x, np.random.default_rng([self.seed, self.epoch, j]))
         text = str(self.index.at[j, self.text_col]) if self.text_col in self.index else ""
@@ -264,24 +262,8 @@ class ECGIndexDataset(Dataset):
                 "label": torch.from_numpy(self.y[j]), "text": self.text_fn(text) if self.text_fn else text,
                 "id": rid.item() if hasattr(rid, "item") else rid, "index": j}
 
-    def __getitem__(self, i: int) -> dict:
-        n = len(self)
-        if not -n <= i < n:
-            raise IndexError(i)
-        for k in range(n):
-            j = (i % n + k) % n
-            if j in self._bad:
-                continue
-            try:
-                return self._item(j, self.load(j))
-            except Exception as e:  # noqa: BLE001 -- any failure of one record must not stop an epoch
-                err = e if isinstance(e, DataError) else DataError(
-                    f"{self.record_path(j)}.hea", f"{type(e).__name__}: {e}")
-                if self.strict:
-                    raise err from e
-                self._bad.add(j)
-                self.skipped.append(Unreadable(err.path, err.reason))
-        raise DataError(self.root, f"none of the {n} records of this dataset could be read")
+    def _source(self, j: int) -> str:
+        return f"{self.record_path(j)}.hea"
 
 
 def collate_ecg(batch: Sequence[dict]) -> dict:
