@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -213,9 +212,7 @@ def _njit(parallel: bool = False):  # numba.njit with an on-disk cache, or the p
     return (lambda f: numba.njit(cache=True, parallel=parallel, nogil=True)(f)) if HAVE_NUMBA else (lambda f: f)
 
 
-_prange = numba.prange if HAVE_NUMBA else range
 _U1, _U0, _SIGN = np.uint64(1), np.uint64(0), np.uint64(1 << 63)
-_LOCK = threading.Lock()  # the workqueue threading layer must not be entered from two threads at once
 if HAVE_NUMBA and "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "forksafe"  # not GNU OpenMP: it kills forked DataLoader workers
 
@@ -275,90 +272,129 @@ def _rank_medfilt(src, dst, k, pad, c, bits):  # running median (window k) of ra
                 m = _next_set(bits, m)
 
 
-@_njit(parallel=True)
-def _sort_keys(vals, nbits):  # order-preserving uint64 key of each value, top bits, with its index in the low bits
-    n, t1 = vals.shape
-    keys = np.empty((n, t1), np.uint64)
+@_njit()
+def _sort_keys(rows, nbits, keys):  # order-preserving uint64 key of each value (top bits) with its index (low bits)
+    n, t = rows.shape
     mask = np.uint64((1 << nbits) - 1)
-    for r in _prange(n):
-        u = vals[r].view(np.uint64)
-        for j in range(t1):
+    buf = np.empty(t, np.float64)  # float64 (exact for float32)
+    u = buf.view(np.uint64)
+    for r in range(n):
+        buf[:] = rows[r]
+        for j in range(t):
             b = u[j]
             key = ~b if b & _SIGN else b | _SIGN  # IEEE-754 bits -> unsigned order
             keys[r, j] = (key & ~mask) | np.uint64(j)
-    return keys
+        keys[r, t] = _SIGN | np.uint64(t)  # index t: the padding value +0.0
 
 
-@_njit(parallel=True)
-def _medfilt_rows(vals, keys, nbits, kernels, out):  # both stages for every row, from the sorted keys
-    n, t1 = vals.shape
-    t, mask = t1 - 1, np.uint64((1 << nbits) - 1)
-    for r in _prange(n):
-        v = vals[r]
-        o = np.empty(t1, np.int64)
-        for j in range(t1):
-            o[j] = np.int64(keys[r, j] & mask)
-        for j in range(1, t1):  # exact order where truncated keys tied (nearly sorted: about O(t))
-            cur, i = o[j], j - 1
-            while i >= 0 and v[o[i]] > v[cur]:
-                o[i + 1] = o[i]
-                i -= 1
-            o[i + 1] = cur
-        a, b, pad = np.empty(t, np.int64), np.empty(t, np.int64), 0
-        for j in range(t1):
-            if o[j] < t:
-                a[o[j]] = j
-            else:
-                pad = j
-        c, bits = np.zeros(t1, np.int64), np.zeros((t1 + 63) // 64 + 1, np.uint64)
-        ids, newid = np.arange(t1), np.empty(t1, np.int64)  # current rank -> position in the sorted row
+@_njit()
+def _exact_ranks(kr, vb, mask, a):  # dense ranks when distinct values share a truncated key (rare); returns their number
+    t1, d, j = kr.shape[0], -1, 0
+    while j < t1:
+        top = kr[j] & ~mask
+        j1 = j + 1
+        while j1 < t1 and (kr[j1] & ~mask) == top:  # a run of equal truncated keys: order it by the full keys
+            j1 += 1
+        for q in range(j + 1, j1):
+            cur, p = kr[q], q - 1
+            bc = vb[np.int64(cur & mask)]
+            kc = ~bc if bc & _SIGN else bc | _SIGN
+            while p >= j:
+                bp = vb[np.int64(kr[p] & mask)]
+                if (~bp if bp & _SIGN else bp | _SIGN) <= kc:
+                    break
+                kr[p + 1] = kr[p]
+                p -= 1
+            kr[p + 1] = cur
+        for q in range(j, j1):
+            i = np.int64(kr[q] & mask)
+            d += q == j or vb[i] != vb[np.int64(kr[q - 1] & mask)]
+            a[i] = d
+        j = j1
+    return d + 1
+
+
+@_njit()
+def _medfilt_rows(rows, keys, nbits, kernels, out):  # both stages for every row, from the sorted keys
+    n, t = rows.shape
+    t1, mask = t + 1, np.uint64((1 << nbits) - 1)
+    hi = ~mask
+    v = np.empty(t1, np.float64)
+    vb = v.view(np.uint64)
+    vr, vr2 = np.empty(t1, np.float64), np.empty(t1, np.float64)  # dense rank -> value
+    a, b, newid = np.empty(t1, np.int64), np.empty(t1, np.int64), np.empty(t1, np.int64)  # a[t]: the padding's rank
+    c, bits = np.zeros(t1, np.int64), np.zeros((t1 + 63) // 64 + 1, np.uint64)
+    for r in range(n):
+        v[:t] = rows[r]
+        v[t] = 0.0
+        kr = keys[r]
+        d, prev, clash = 0, kr[0], False
+        a[np.int64(prev & mask)] = 0
+        for j in range(1, t1):  # dense ranks: equal values share one rank (equal values have equal truncated keys)
+            k = kr[j]
+            i, ip = np.int64(k & mask), np.int64(prev & mask)
+            same = (k & hi) == (prev & hi)
+            clash |= same & (vb[i] != vb[ip])  # distinct values with equal truncated keys: exact pass below
+            d += not same
+            a[i] = d
+            prev = k
+        cnt = d + 1
+        if clash:
+            cnt = _exact_ranks(kr, vb, mask, a)
+        for i in range(t1):
+            vr[a[i]] = v[i]
+        pad = a[t]
         for s in range(kernels.shape[0]):
             if s > 0:  # renumber densely the ranks still present (few after a median filter)
-                newid[:] = 0
+                newid[:cnt] = 0
                 for i in range(t):
                     newid[a[i]] = 1
                 newid[pad] = 1
-                cnt = 0
-                for j in range(t1):
-                    if newid[j]:
-                        ids[cnt] = ids[j]
-                        newid[j] = cnt
-                        cnt += 1
+                c2 = 0
+                for q in range(cnt):
+                    if newid[q]:
+                        vr2[c2] = vr[q]
+                        newid[q] = c2
+                        c2 += 1
                 for i in range(t):
                     a[i] = newid[a[i]]
-                pad = newid[pad]
-            _rank_medfilt(a, b, kernels[s], pad, c, bits)
+                pad, cnt = newid[pad], c2
+                vr, vr2 = vr2, vr
+            _rank_medfilt(a[:t], b[:t], kernels[s], pad, c[:cnt], bits[: (cnt + 63) // 64 + 1])
             a, b = b, a
         for i in range(t):
-            out[r, i] = v[o[ids[a[i]]]]
+            out[r, i] = vr[a[i]]
 
 
 def _medfilt_numba(
     rows: np.ndarray,  # [n, T] float32/float64, C-contiguous
     kernels: list[int],  # odd windows, applied in turn
-    block: int = 1 << 17,  # samples per block: each block's arrays (values, keys, output) stay in cache
+    subtract: bool = False,  # return rows - median (remove_baseline) instead of the median
+    block: int = 1 << 15,  # samples per chunk: a chunk's arrays (values, keys, output) stay in cache
 ) -> np.ndarray:
     n, t = rows.shape
     nbits, ks = max(1, t.bit_length()), np.asarray(kernels, np.int64)
     out = np.empty(rows.shape, rows.dtype)
-    step = max(16, block // (t + 1))
-    ex = ThreadPoolExecutor(2) if n >= 64 and (os.cpu_count() or 1) > 1 else None
-    try:
-        for i in range(0, n, step):
-            vals = np.zeros((min(step, n - i), t + 1))  # float64 (exact for float32); the extra 0 is the padding value
-            vals[:, :t] = rows[i : i + step]
-            with _LOCK:
-                keys = _sort_keys(vals, nbits)
-            if ex is not None and len(vals) >= 4:  # NumPy's sort releases the GIL: two halves on two threads
-                h = len(vals) // 2
-                list(ex.map(lambda sl: keys[sl].sort(axis=-1), (slice(0, h), slice(h, None))))
-            else:
-                keys.sort(axis=-1)
-            with _LOCK:
-                _medfilt_rows(vals, keys, nbits, ks, out[i : i + step])
-    finally:
-        if ex is not None:
-            ex.shutdown()
+    step = max(1, block // (t + 1))
+    starts = iter(range(0, n, step))  # shared by the threads: each takes the next chunk (next() holds the GIL)
+
+    def work():  # keys, NumPy's SIMD sort and the filter of one chunk after another; all release the GIL
+        for i in starts:
+            r, o = rows[i : i + step], out[i : i + step]
+            keys = np.empty((len(r), t + 1), np.uint64)
+            _sort_keys(r, nbits, keys)
+            keys.sort(axis=-1)
+            _medfilt_rows(r, keys, nbits, ks, o)
+            if subtract:
+                np.subtract(r, o, out=o)
+
+    threads = min(numba.config.NUMBA_NUM_THREADS, os.cpu_count() or 1, -(-n // step))
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as ex:
+            for f in [ex.submit(work) for _ in range(threads)]:
+                f.result()
+    else:
+        work()
     return out
 
 
@@ -382,6 +418,10 @@ def fast_medfilt(
     backend: str | None = None,  # "numba" (default when installed) or "scipy" (1-D rank filter on one long buffer)
 ) -> np.ndarray:
     """`scipy.signal.medfilt(row, kernel_size)` for every row of `x` at once (same zero padding, exact)."""
+    return _filter(x, kernel_size, backend)
+
+
+def _filter(x, kernel_size, backend, subtract=False):  # fast_medfilt, or x - fast_medfilt(x) (remove_baseline)
     kernels = [int(kernel_size)] if np.isscalar(kernel_size) else [int(k) for k in kernel_size]
     if any(k % 2 != 1 for k in kernels):
         raise ValueError(f"kernel_size must be odd, got {kernel_size}")
@@ -393,9 +433,11 @@ def fast_medfilt(
         x = x.astype(np.float64)
     rows = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
     if rows.size == 0:
-        return x.copy()
-    out = _medfilt_numba(rows, kernels) if backend == "numba" else _medfilt_scipy(rows, kernels)
-    return out.reshape(x.shape)
+        return x - x if subtract else x.copy()
+    if backend == "numba":
+        return _medfilt_numba(rows, kernels, subtract).reshape(x.shape)
+    out = _medfilt_scipy(rows, kernels).reshape(x.shape)
+    return x - out if subtract else out
 
 
 def baseline_kernels(
@@ -412,7 +454,7 @@ def remove_baseline(
     backend: str | None = None,  # median-filter backend of `fast_medfilt` ("numba" or "scipy")
 ) -> np.ndarray:
     """Subtract the baseline wander estimated by two median filters (0.2 s then 0.6 s), per lead (MoRE, spec 1.8)."""
-    return x - fast_medfilt(x, baseline_kernels(fs), backend=backend)
+    return _filter(x, baseline_kernels(fs), backend, subtract=True)  # x - fast_medfilt(x, ...), subtracted in place
 
 # %% ../../nbs/02_data.ecg.ipynb #b5143db9
 @dataclass
