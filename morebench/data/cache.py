@@ -259,61 +259,14 @@ def build_cache(
     return PreprocessCache(final)
 
 # %% ../../nbs/08d_data.cache.ipynb #485c7c34
-class CachedXrayDataset(Dataset):
-    """{xray float32 [C, H, W], label, id} from an X-ray cache (augment, then normalise, on the fly)."""
+class _CachedRows(Dataset):
+    """What both cache-backed datasets share: rows, labels and a per-(seed, epoch, item) augmentation stream.
+    A subclass says how raw rows become what its augmentation takes (`_prepare`) and how an augmented
+    item / batch becomes the tensor it serves (`_item_tensor`, `_batch_tensor`)."""
 
-    def __init__(
-        self,
-        cache: PreprocessCache,  # an X-ray cache
-        labels: np.ndarray | None = None,  # [n_sources, ...] aligned with the cache's source order (None = none)
-        cfg: CXRPreprocessConfig | None = None,  # normalisation (mean/std/channels)
-        augment: CXRAugment | None = None,  # augmentation on the uint8 image
-        seed: int = 0,  # augmentation seed
-    ):
-        self.cache, self.cfg, self.augment, self.seed, self.epoch = cache, cfg or CXRPreprocessConfig(), augment, seed, 0
-        self.labels = None if labels is None else np.asarray(labels, dtype=np.float32)[cache.rows]
+    key = ""  # the sample's key in the returned dict
 
-    def __len__(self) -> int:
-        return len(self.cache)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Change the augmentation stream."""
-        self.epoch = int(epoch)
-
-    def __getitem__(self, i: int) -> dict:
-        img = self.cache[i]
-        if self.augment is not None:
-            img = self.augment(img, np.random.default_rng([self.seed, self.epoch, i]))
-        out = {"xray": torch.from_numpy(normalize_cxr(img, self.cfg)), "id": i}
-        if self.labels is not None:
-            out["label"] = torch.from_numpy(self.labels[i])
-        return out
-
-    def __getitems__(self, indices: Sequence[int]) -> dict:
-        """A whole batch: {xray [B, C, H, W] (channels as an expand view), id [B], label [B, ...]}."""
-        idx = np.asarray(indices, dtype=np.int64)
-        imgs = self.cache.array[self.cache.rows[idx]]  # one fancy-indexed read of the memory map
-        if self.augment is not None:
-            imgs = np.stack([self.augment(im, np.random.default_rng([self.seed, self.epoch, int(i)]))
-                             for im, i in zip(imgs, idx)])
-        one = CXRPreprocessConfig(**{**asdict(self.cfg), "channels": 1})
-        x = torch.from_numpy(normalize_cxr(imgs, one)).expand(-1, self.cfg.channels, -1, -1)
-        out = {"xray": x, "id": torch.from_numpy(idx)}
-        if self.labels is not None:
-            out["label"] = torch.from_numpy(self.labels[idx])
-        return out
-
-
-class CachedECGDataset(Dataset):
-    """{ecg float32 [12, T], label, id} from an ECG cache (augmentation on the fly)."""
-
-    def __init__(
-        self,
-        cache: PreprocessCache,  # an ECG cache
-        labels: np.ndarray | None = None,  # [n_sources, ...] aligned with the cache's source order
-        augment: Callable | None = None,  # aug(x, rng) -> x, e.g. ECGAugment()
-        seed: int = 0,  # augmentation seed
-    ):
+    def __init__(self, cache: PreprocessCache, labels: np.ndarray | None, augment: Callable | None, seed: int):
         self.cache, self.augment, self.seed, self.epoch = cache, augment, seed, 0
         self.labels = None if labels is None else np.asarray(labels, dtype=np.float32)[cache.rows]
 
@@ -324,26 +277,79 @@ class CachedECGDataset(Dataset):
         """Change the augmentation stream."""
         self.epoch = int(epoch)
 
-    def __getitem__(self, i: int) -> dict:
-        x = self.cache[i].astype(np.float32)
-        if self.augment is not None:
-            x = np.ascontiguousarray(self.augment(x, np.random.default_rng([self.seed, self.epoch, i])), np.float32)
-        out = {"ecg": torch.from_numpy(x), "id": i}
+    def _rng(self, i: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, int(i)])
+
+    def _prepare(self, x: np.ndarray) -> np.ndarray:
+        return x
+
+    def _sample(self, x: torch.Tensor, ids, rows) -> dict:
+        out = {self.key: x, "id": ids}
         if self.labels is not None:
-            out["label"] = torch.from_numpy(self.labels[i])
+            out["label"] = torch.from_numpy(self.labels[rows])
         return out
 
-    def __getitems__(self, indices: Sequence[int]) -> dict:
-        """A whole batch: {ecg float32 [B, 12, T], id [B], label [B, ...]}."""
-        idx = np.asarray(indices, dtype=np.int64)
-        x = self.cache.array[self.cache.rows[idx]].astype(np.float32)
+    def __getitem__(self, i: int) -> dict:
+        x = self._prepare(self.cache[i])
         if self.augment is not None:
-            x = np.stack([self.augment(xi, np.random.default_rng([self.seed, self.epoch, int(i)]))
-                          for xi, i in zip(x, idx)]).astype(np.float32, copy=False)
-        out = {"ecg": torch.from_numpy(x), "id": torch.from_numpy(idx)}
-        if self.labels is not None:
-            out["label"] = torch.from_numpy(self.labels[idx])
-        return out
+            x = self.augment(x, self._rng(i))
+        return self._sample(self._item_tensor(x), i, i)
+
+    def __getitems__(self, indices: Sequence[int]) -> dict:
+        """A whole batch: {key [B, ...], id [B], label [B, ...]} from one fancy-indexed read of the memory map."""
+        idx = np.asarray(indices, dtype=np.int64)
+        x = self._prepare(self.cache.array[self.cache.rows[idx]])
+        if self.augment is not None:
+            x = np.stack([self.augment(xi, self._rng(i)) for xi, i in zip(x, idx)])
+        return self._sample(self._batch_tensor(x), torch.from_numpy(idx), idx)
+
+
+class CachedXrayDataset(_CachedRows):
+    """{xray float32 [C, H, W], label, id} from an X-ray cache (augment, then normalise, on the fly)."""
+
+    key = "xray"
+
+    def __init__(
+        self,
+        cache: PreprocessCache,  # an X-ray cache
+        labels: np.ndarray | None = None,  # [n_sources, ...] aligned with the cache's source order (None = none)
+        cfg: CXRPreprocessConfig | None = None,  # normalisation (mean/std/channels)
+        augment: CXRAugment | None = None,  # augmentation on the uint8 image
+        seed: int = 0,  # augmentation seed
+    ):
+        super().__init__(cache, labels, augment, seed)
+        self.cfg = cfg or CXRPreprocessConfig()
+
+    def _item_tensor(self, img: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(normalize_cxr(img, self.cfg))
+
+    def _batch_tensor(self, imgs: np.ndarray) -> torch.Tensor:
+        # normalise one channel, then serve the channels as a zero-copy expand view
+        one = CXRPreprocessConfig(**{**asdict(self.cfg), "channels": 1})
+        return torch.from_numpy(normalize_cxr(imgs, one)).expand(-1, self.cfg.channels, -1, -1)
+
+
+class CachedECGDataset(_CachedRows):
+    """{ecg float32 [12, T], label, id} from an ECG cache (augmentation on the fly)."""
+
+    key = "ecg"
+
+    def __init__(
+        self,
+        cache: PreprocessCache,  # an ECG cache
+        labels: np.ndarray | None = None,  # [n_sources, ...] aligned with the cache's source order
+        augment: Callable | None = None,  # aug(x, rng) -> x, e.g. ECGAugment()
+        seed: int = 0,  # augmentation seed
+    ):
+        super().__init__(cache, labels, augment, seed)
+
+    def _prepare(self, x: np.ndarray) -> np.ndarray:
+        return x.astype(np.float32)  # float16 on disk
+
+    def _item_tensor(self, x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(x, np.float32))
+
+    _batch_tensor = _item_tensor
 
 
 def collate_batch(batch) -> dict:

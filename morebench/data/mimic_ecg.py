@@ -10,13 +10,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import pandas as pd
 
 from .ecg import ECGPreprocessConfig
-from .ptbxl import ECGIndexDataset, check_record, read_check, summarize_index
+from .ptbxl import ECGIndexDataset, read_check, readable_records, summarize_index
 from .text import cardiology_report
-from ..utils import DataError, Unreadable, handle_bad
+from ..utils import DataError, Unreadable
 
 # %% auto #0
 __all__ = ['build_mimic_ecg_index', 'MIMICECGDataset', 'summarize']
@@ -46,15 +45,7 @@ def build_mimic_ecg_index(
     df["path"] = df["path"].astype(str).str.replace(r"\.(hea|dat)$", "", regex=True)
     skipped: list[Unreadable] = []
     if check_files:
-        ok = []
-        for rel in df["path"]:
-            try:
-                check_record(root / rel, "record_list.csv")
-                ok.append(True)
-            except DataError as e:
-                handle_bad(e, strict, skipped)
-                ok.append(False)
-        df = df[np.array(ok, dtype=bool)] if ok else df
+        df = df[readable_records(root, df["path"], "record_list.csv", strict, skipped)]
     index = df[["subject_id", "study_id", "ecg_time", "path", "report", *rep_cols]].reset_index(drop=True)
     return index, skipped
 

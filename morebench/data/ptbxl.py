@@ -10,7 +10,7 @@ import math
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -23,8 +23,9 @@ from ..utils import LenientDataset, DataError, Unreadable, handle_bad
 
 # %% auto #0
 __all__ = ['TASKS', 'TASK_ALIASES', 'SUPERCLASS_PRIORITY', 'SPLITS', 'fold_to_split', 'canonical_task', 'parse_scp_codes',
-           'task_label_map', 'statement_labels', 'check_record', 'read_ptbxl_tables', 'build_ptbxl_index', 'multi_hot',
-           'ECGIndexDataset', 'collate_ecg', 'PTBXLDataset', 'summarize_index', 'read_check', 'summarize']
+           'task_label_map', 'statement_labels', 'check_record', 'readable_records', 'read_ptbxl_tables',
+           'build_ptbxl_index', 'multi_hot', 'ECGIndexDataset', 'collate_ecg', 'PTBXLDataset', 'summarize_index',
+           'read_check', 'summarize']
 
 # %% ../../nbs/04_data.ptbxl.ipynb #91a0ea95
 TASKS = ("superclass", "subclass", "diagnostic", "form", "rhythm", "all", "superclass_single")
@@ -135,6 +136,25 @@ def check_record(
             raise DataError(path, f"data file holds {have} bytes but the header lists only {h.sig_len} samples "
                                   f"of {len(idx)} signals (format {fmt}: {need} bytes)")
 
+
+def readable_records(
+    root: str | os.PathLike,  # dataset root the relative paths start from
+    rels: Iterable[str],  # WFDB record paths relative to `root`, without extension
+    listed_in: str,  # the table that lists them, for the messages
+    strict: bool = False,  # raise on the first bad record instead of skipping it
+    skipped: list | None = None,  # collects `Unreadable(path, reason)` of skipped records (lenient mode)
+) -> np.ndarray:
+    """Boolean mask of the records that pass `check_record`; bad ones raise (strict) or are collected in `skipped`."""
+    ok = []
+    for rel in rels:
+        try:
+            check_record(Path(root) / rel, listed_in)
+            ok.append(True)
+        except DataError as e:
+            handle_bad(e, strict, skipped)
+            ok.append(False)
+    return np.array(ok, dtype=bool)
+
 # %% ../../nbs/04_data.ptbxl.ipynb #408ae407
 def read_ptbxl_tables(root: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`ptbxl_database.csv` (scp_codes parsed) and `scp_statements.csv` (indexed by statement) of a PTB-XL folder."""
@@ -186,15 +206,7 @@ def build_ptbxl_index(
     db["report"] = db["report"].fillna("").astype(str) if "report" in db else ""
     skipped: list[Unreadable] = []
     if check_files:
-        ok = []
-        for rel in db["path"]:
-            try:
-                check_record(root / rel, "ptbxl_database.csv")
-                ok.append(True)
-            except DataError as e:
-                handle_bad(e, strict, skipped)
-                ok.append(False)
-        db = db[np.array(ok, dtype=bool)]
+        db = db[readable_records(root, db["path"], "ptbxl_database.csv", strict, skipped)]
     cols = ["ecg_id", "patient_id", "strat_fold", "split", "path", "report", "labels", "scp_codes"]
     index = db[[c for c in cols if c in db]].reset_index(drop=True)
     index.attrs.update(task=task, sampling_rate=sampling_rate, no_label=n_no_label)
