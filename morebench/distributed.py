@@ -20,6 +20,23 @@ def world_info() -> tuple[int, int]:
     return 1, 0
 
 
+class _AllGatherSum(torch.autograd.Function):
+    """All-gather along dim 0; backward returns this rank's rows of the gradient summed over ranks."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, world_size: int, rank: int) -> Tensor:
+        ctx.rows = slice(rank * x.shape[0], (rank + 1) * x.shape[0])
+        parts = [torch.empty_like(x) for _ in range(world_size)]
+        dist.all_gather(parts, x.contiguous())
+        return torch.cat(parts, dim=0)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
+        grad = grad.contiguous().clone()  # all_reduce works in place; never touch autograd's buffer
+        dist.all_reduce(grad)  # every rank's gradient w.r.t. every row, summed
+        return grad[ctx.rows], None, None
+
+
 def gather_features(
     x: Tensor,  # this rank's features, [B, ...]; the same shape on every rank
     world_size: int = 1,  # number of ranks; 1 returns `x` unchanged without any collective
@@ -30,11 +47,8 @@ def gather_features(
     if world_size <= 1:
         return x
     if with_grad:
-        from torch.distributed.nn.functional import all_gather  # autograd-aware; backward sums over ranks
-
-        parts = list(all_gather(x.contiguous()))
-    else:
-        parts = [torch.empty_like(x) for _ in range(world_size)]
-        dist.all_gather(parts, x.detach().contiguous())
-    parts[rank] = x  # identical values; keeps the local graph (and avoids a copy in the autograd path)
+        return _AllGatherSum.apply(x, world_size, rank)
+    parts = [torch.empty_like(x) for _ in range(world_size)]
+    dist.all_gather(parts, x.detach().contiguous())
+    parts[rank] = x  # identical values; keeps the local graph
     return torch.cat(parts, dim=0)
