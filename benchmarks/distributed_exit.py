@@ -5,9 +5,10 @@ asserted.
     .venv/bin/python benchmarks/distributed_exit.py [--runs 30] [--steps 20]
 
 Each run spawns 2 CPU processes that do `--steps` gather + backward steps, call `destroy_process_group` and return.
-With torch 2.14.1, importing `torch.distributed.nn` (which imports its RPC `RemoteModule`) makes about a third of
-such processes die with "terminate called without an active exception" (SIGABRT) after all their work is done;
-`gather_features` does not import it. Why this matters: nbs/21_distributed.ipynb.
+`torch.distributed.nn`, imported after `init_process_group`, binds the live process group as a default argument, so
+destroy_process_group cannot free it and gloo's threads are still running when Python finalises; with torch 2.14.1
+such a process then dies with "terminate called without an active exception" (SIGABRT) after its work is done.
+`gather_features` does not import it. Details: nbs/21_distributed.ipynb. The aborted ranks' messages go to stderr.
 """
 from __future__ import annotations
 
