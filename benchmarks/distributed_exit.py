@@ -8,7 +8,7 @@ Each run spawns 2 CPU processes that do `--steps` gather + backward steps, call 
 `torch.distributed.nn`, imported after `init_process_group`, binds the live process group as a default argument, so
 destroy_process_group cannot free it and gloo's threads are still running when Python finalises; with torch 2.14.1
 such a process then dies with "terminate called without an active exception" (SIGABRT) after its work is done.
-`gather_features` does not import it. Details: nbs/21_distributed.ipynb. The aborted ranks' messages go to stderr.
+`gather_features` does not import it. Details: nbs/51_distributed.ipynb. The aborted ranks' messages go to stderr.
 """
 from __future__ import annotations
 

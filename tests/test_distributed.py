@@ -1,6 +1,6 @@
 """Two real `torch.distributed` processes (gloo, CPU) give the single-process loss and gradients on the concatenated batch.
 
-Convention checked (see nbs/21_distributed.ipynb): each rank's `loss` is the mean over its own rows against the
+Convention checked (see nbs/51_distributed.ipynb): each rank's `loss` is the mean over its own rows against the
 gathered global batch; the gather carries gradients (backward sums over ranks). If every rank back-propagates
 `loss / world_size` (what DistributedDataParallel's gradient averaging amounts to), then
 * the ranks' losses averaged = the single-process loss,
@@ -149,7 +149,7 @@ def test_nograd_gather_keeps_local_gradient(rank_results):
 def test_destroy_process_group_frees_gloo(rank_results):
     # A process group that outlives destroy_process_group (pinned e.g. by importing torch.distributed.nn after
     # init_process_group) keeps gloo's threads running into interpreter exit, where torch 2.14.1 aborts in about a
-    # third of runs (benchmarks/distributed_exit.py, nbs/21_distributed.ipynb); the fixture would then fail at random.
+    # third of runs (benchmarks/distributed_exit.py, nbs/51_distributed.ipynb); the fixture would then fail at random.
     for res in rank_results:
         if res["gloo_threads_after_destroy"] is None:
             pytest.skip("no /proc/self/task on this platform")
