@@ -161,7 +161,7 @@ def apply_overrides(
     d = cfg.to_dict()
     for key, value in overrides.items():
         parts = key.split("__")
-        if len(parts) == 1 and isinstance(value, dict) and isinstance(d.get(key), dict):
+        if len(parts) == 1 and isinstance(value, dict) and key in _SUBCONFIGS:  # a tower section: merged
             d[key].update(value)
             continue
         node = d
