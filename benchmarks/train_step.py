@@ -1,6 +1,6 @@
 """Training-step speed and memory of the MoRE model: ours vs a faithful re-implementation of the official compute path.
 
-One step = forward of all three towers + MoRE loss (InfoNCE text↔X-ray + text↔ECG) + backward + AdamW step.
+One step = forward of all three towers + the preset's objective (MoRE: text↔X-ray + text↔ECG) + backward + AdamW step.
 
     python benchmarks/train_step.py                          # CPU: tiny (batch 8) and paper (batch 2), fp32 + bf16
     python benchmarks/train_step.py --presets paper --batch 8 --device cuda   # GPU, adds MFU
@@ -85,7 +85,7 @@ def worker(args) -> dict:
     """Time one configuration (in this process); returns a result dict."""
     import torch
 
-    from morebench.losses import MoRELoss
+    from morebench.model import create_objective
 
     torch.manual_seed(0)
     if args.threads:
@@ -96,7 +96,7 @@ def worker(args) -> dict:
     build_s = time.perf_counter() - t0
     batch = make_batch(model, args.batch, tuple(args.note_tokens), device)
     text_tokens = batch.pop("text_tokens")
-    loss_fn = MoRELoss("infonce").to(device)
+    loss_fn = create_objective(model).to(device)  # the preset's objective (MoRE); its τ is the model's
     opt = torch.optim.AdamW(model.param_groups(0.1), lr=3e-5)
     amp = args.precision == "bf16"
 

@@ -31,7 +31,7 @@ class XrayTowerConfig:
     qkv_bias: bool = False  # bias in the qkv projection; the official Block forces False (B-9)
     drop_path_rate: float = 0.0  # stochastic depth; the paper uses none
     dropkey_ratio: float = 0.3  # DropKey r0: share of keys masked before softmax in training
-    dropkey_schedule: str = "constant"  # "constant" (official code: r0 in every layer) or "linear" (paper text)
+    dropkey_schedule: str = "linear"  # "linear" (paper text, r_l = r0·(1 − l/(L−1))) or "constant" (official code)
     attn_impl: str = "sdpa"  # "sdpa" (fused, boolean mask) or "official" (manual softmax, −1e12 additive mask)
 
 # %% ../nbs/00_config.ipynb #616e62b6
@@ -41,7 +41,7 @@ class EcgTowerConfig:
 
     in_leads: int = 12  # input channels (leads)
     num_samples: int = 1000  # samples per record the positional embedding is sized for (10 s at 100 Hz)
-    fs: float = 100.0  # sampling rate the tower is trained at (preprocessing resamples to it)
+    fs: float = 100.0  # sampling rate the tower expects: `create_model_and_transforms` resamples ECGs to it
     conv_channels: int = 256  # channels after the first patch conv
     conv1_kernel: int = 5  # first patch conv kernel (samples)
     conv1_stride: int = 5  # first patch conv stride; larger = fewer tokens (the CPU-light option)
@@ -54,7 +54,7 @@ class EcgTowerConfig:
     qkv_bias: bool = False  # bias in qkv (official: False)
     drop_path_rate: float = 0.0  # stochastic depth
     dropkey_ratio: float = 0.3  # DropKey r0
-    dropkey_schedule: str = "constant"  # "constant" or "linear"
+    dropkey_schedule: str = "linear"  # "linear" (paper text, r_l = r0·(1 − l/(L−1))) or "constant" (official code)
     attn_impl: str = "sdpa"  # "sdpa" or "official"
 
 # %% ../nbs/00_config.ipynb #bdc5a1e1
@@ -71,6 +71,8 @@ class TextTowerConfig:
     #   transformers model type (e.g. "roberta") from its default config with RANDOM weights, with a warning
     fallback_config: dict = field(default_factory=dict)  # config values for the fallback (e.g. roberta-base's 514 positions)
     allow_download: bool = False  # let from_pretrained reach the hub; False = local files / HF cache only
+    require_pretrained: bool = False  # a missing checkpoint is an error instead of a random-weight fallback
+    #   (also forced by the environment variable MOREBENCH_REQUIRE_PRETRAINED=1)
     pooling: str = "mean"  # "mean" (real tokens), "mean_all" (official: padding included), "cls", "last"
     max_length: int = 512  # tokenizer truncation length (the paper: 512)
     pad_to_max_length: bool = False  # pad every batch to max_length (official) instead of the longest note
@@ -95,17 +97,20 @@ class ProjectionConfig:
 # %% ../nbs/00_config.ipynb #e8fbb0a3
 @dataclass
 class MoreModelConfig:
-    """The MoRE model: three towers, three projection heads and a temperature."""
+    """The MoRE model: three towers, three projection heads, and the logit scale/bias its objective needs."""
 
     name: str = "custom"  # preset name (informational)
     xray: XrayTowerConfig = field(default_factory=XrayTowerConfig)  # X-ray tower
     ecg: EcgTowerConfig = field(default_factory=EcgTowerConfig)  # ECG tower
     text: TextTowerConfig = field(default_factory=TextTowerConfig)  # text tower
     projection: ProjectionConfig = field(default_factory=ProjectionConfig)  # projection heads (shared settings)
-    temperature: float = 0.02  # initial softmax temperature τ (official: 0.02)
-    learnable_temperature: bool = False  # optimise τ (via logit_scale); official: fixed (B-4)
-    loss: str = "infonce"  # base loss name for morebench.losses
-    xray_ecg_weight: float = 0.0  # weight of the extra L(xray, ecg) term (official: 0, text is the only anchor)
+    loss: str = "more"  # training objective, a `morebench.losses.create_loss` name; the model builds its
+    #   logit_scale / logit_bias from it (`objective_scalars`) and `create_objective` builds the loss
+    loss_kwargs: dict = field(default_factory=dict)  # arguments of that objective, e.g. {"base": "siglip"} or
+    #   {"xray_ecg_weight": 0.5} for "more" (w of the extra L(xray, ecg) term; paper: 0, text is the only anchor)
+    temperature: float | None = None  # initial τ, logit_scale = log(1/τ); None = the objective's (infonce: 0.02)
+    learnable_temperature: bool | None = None  # learn τ (and the bias); None = the objective's (infonce: fixed, B-4)
+    logit_bias: float | None = None  # initial logit bias; None = the objective's (SigLIP: −10; others have none)
 
     def to_dict(self) -> dict:
         """Plain nested dict (JSON-serialisable)."""
@@ -121,8 +126,9 @@ _SUBCONFIGS = {"xray": XrayTowerConfig, "ecg": EcgTowerConfig, "text": TextTower
 
 
 def _from_dict(cls: type, d: dict) -> Any:
-    """Instantiate dataclass `cls` from `d`, recursing into the tower configs; unknown keys raise."""
+    """Instantiate dataclass `cls` from `d`, recursing into the tower configs; unknown keys raise, `_` keys are skipped."""
     names = {f.name for f in dataclasses.fields(cls)}
+    d = {k: v for k, v in d.items() if not k.startswith("_")}  # "_comment", "_provenance": notes, not settings
     unknown = sorted(set(d) - names)
     if unknown:
         raise KeyError(f"{cls.__name__}: unknown field(s) {unknown}; valid: {sorted(names)}")
@@ -155,7 +161,7 @@ def apply_overrides(
     d = cfg.to_dict()
     for key, value in overrides.items():
         parts = key.split("__")
-        if len(parts) == 1 and isinstance(value, dict) and isinstance(d.get(key), dict):
+        if len(parts) == 1 and isinstance(value, dict) and key in _SUBCONFIGS:  # a tower section: merged
             d[key].update(value)
             continue
         node = d

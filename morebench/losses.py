@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import math
-from functools import partial
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -18,9 +18,10 @@ from .distributed import gather_features
 from .utils import get_rng
 
 # %% auto #0
-__all__ = ['LN100', 'LOSSES', 'soft_cross_entropy', 'FeatureLoss', 'PairwiseLoss', 'ClipLoss', 'SigLipLoss', 'mixco_targets',
-           'MixCoLoss', 'js_divergence', 'structure_regularizer', 'StructureLoss', 'MedCLIPLoss', 'cooccurrence_matrix',
-           'ProtoECGNetLoss', 'MoRELoss', 'list_losses', 'create_loss']
+__all__ = ['LN100', 'UNCERTAIN_POLICIES', 'LOSSES', 'soft_cross_entropy', 'FeatureLoss', 'PairwiseLoss', 'ClipLoss', 'SigLipLoss',
+           'mixco_targets', 'MixCoLoss', 'js_divergence', 'structure_regularizer', 'StructureLoss',
+           'chexpert_to_medclip', 'MedCLIPLoss', 'cooccurrence_matrix', 'ProtoECGNetLoss', 'MoRELoss', 'LogitScalars',
+           'Objective', 'list_losses', 'objective_scalars', 'create_loss']
 
 # %% ../nbs/50_losses.ipynb #d0a262a7
 LN100 = math.log(100.0)  # CLIP's cap on the logit scale: logits are never multiplied by more than 100
@@ -68,6 +69,30 @@ class PairwiseLoss(FeatureLoss):
     ):
         super().__init__(world_size, rank, gather)
         self.keys = tuple(keys)
+        self.explicit_scalars = False
+
+    def _fixed_scalars(
+        self,
+        logit_scale: float | None,  # fallback log scale (None: this loss uses none)
+        logit_bias: float | None = None,  # fallback bias (None: no bias)
+        explicit: bool = False,  # the caller chose them: features carrying a model scale are then an error
+    ) -> None:
+        """Register the fixed fallback scalars as buffers (never Parameters: the model owns learnable ones)."""
+        if logit_scale is not None:
+            self.register_buffer("logit_scale", torch.tensor(float(logit_scale)))
+        if logit_bias is not None:
+            self.register_buffer("logit_bias", torch.tensor(float(logit_bias)))
+        self.explicit_scalars = explicit
+
+    def model_scalar(self, features: dict, name: str, dtype: torch.dtype = torch.float32) -> Tensor:
+        """`features[name]` (the model's scalar) if present, else this loss's fixed fallback buffer."""
+        if name in features:
+            if self.explicit_scalars:
+                raise ValueError(f"{type(self).__name__} was given its own temperature/scale, but features carry the "
+                                 f"model's {name!r}; set it on the model (MoreModelConfig.temperature / logit_bias) "
+                                 "or drop it from the loss")
+            return features[name].to(dtype)
+        return getattr(self, name).to(dtype)
 
     def pair(self, a: Tensor, b: Tensor, features: dict, batch: dict) -> dict[str, Tensor]:
         """The named terms of this loss between embeddings `a` and `b` ([B, D] each)."""
@@ -82,12 +107,14 @@ class PairwiseLoss(FeatureLoss):
 
 # %% ../nbs/50_losses.ipynb #4bfacb6d
 class ClipLoss(PairwiseLoss):
-    """Symmetric InfoNCE (CLIP, Radford et al. 2021) with a fixed or learnable temperature."""
+    """Symmetric InfoNCE (CLIP, Radford et al. 2021) at the model's scale, or a fixed fallback τ."""
+
+    default_temperature = 0.02  # MoRE's official τ (PAPER_SPEC 1.5), the fallback when none is given
 
     def __init__(
         self,
-        temperature: float = 0.02,  # initial (or fixed) τ; 0.02 is what the official MoRE code trains with
-        learnable: bool = False,  # learn log(1/τ) as an nn.Parameter of this module (CLIP) or keep it fixed (MoRE, B-4)
+        temperature: float | None = None,  # fixed τ for standalone use (None = `default_temperature`); an explicit
+        #   value makes features carrying the model's `logit_scale` an error instead of silently ignoring either
         max_logit_scale: float = LN100,  # clamp of log(1/τ), as CLIP (logits scaled by at most 100)
         keys: tuple[str, str] = ("xray", "text"),  # features aligned when called directly
         world_size: int = 1,  # data-parallel ranks
@@ -95,17 +122,15 @@ class ClipLoss(PairwiseLoss):
         gather: Callable[[Tensor], Tensor] | None = None,  # custom gather callable
     ):
         super().__init__(keys, world_size, rank, gather)
-        init = torch.tensor(math.log(1.0 / temperature))
-        if learnable:
-            self.logit_scale = nn.Parameter(init)
-        else:
-            self.register_buffer("logit_scale", init)
+        tau = self.default_temperature if temperature is None else temperature
+        if not tau > 0:
+            raise ValueError(f"temperature must be > 0, got {tau}")
+        self._fixed_scalars(math.log(1.0 / tau), explicit=temperature is not None)
         self.max_logit_scale = max_logit_scale
 
     def scale(self, features: dict, dtype: torch.dtype = torch.float32) -> Tensor:
-        """exp(clamped log-scale): `features["logit_scale"]` if the model supplies one, else this module's."""
-        log_s = features.get("logit_scale", self.logit_scale)
-        return log_s.to(dtype).clamp(0.0, self.max_logit_scale).exp()
+        """exp(clamped log-scale): the model's `features["logit_scale"]`, else the fixed fallback."""
+        return self.model_scalar(features, "logit_scale", dtype).clamp(0.0, self.max_logit_scale).exp()
 
     def pair(self, a: Tensor, b: Tensor, features: dict, batch: dict) -> dict[str, Tensor]:
         """Symmetric InfoNCE between `a` and `b`; this rank's rows against the global batch."""
@@ -119,31 +144,27 @@ class ClipLoss(PairwiseLoss):
 
 # %% ../nbs/50_losses.ipynb #bcbc5bf6
 class SigLipLoss(PairwiseLoss):
-    """Sigmoid pairwise loss (SigLIP, Zhai et al. 2023) with learnable scale t = exp(t′) and bias b."""
+    """Sigmoid pairwise loss (SigLIP, Zhai et al. 2023) at the model's scale t = exp(t′) and bias b."""
 
     def __init__(
         self,
-        init_logit_scale: float = math.log(10.0),  # t′ at initialisation (SigLIP: log 10)
-        init_logit_bias: float = -10.0,  # b at initialisation (SigLIP: −10)
-        learnable: bool = True,  # t′ and b as nn.Parameters of this module
+        init_logit_scale: float | None = None,  # fixed fallback t′ (None = SigLIP's log 10); explicit = no model scale
+        init_logit_bias: float | None = None,  # fixed fallback b (None = SigLIP's −10); explicit = no model bias
         keys: tuple[str, str] = ("xray", "text"),  # features aligned when called directly
         world_size: int = 1,  # data-parallel ranks
         rank: int = 0,  # this rank
         gather: Callable[[Tensor], Tensor] | None = None,  # custom gather callable
     ):
         super().__init__(keys, world_size, rank, gather)
-        scale, bias = torch.tensor(float(init_logit_scale)), torch.tensor(float(init_logit_bias))
-        if learnable:
-            self.logit_scale, self.logit_bias = nn.Parameter(scale), nn.Parameter(bias)
-        else:
-            self.register_buffer("logit_scale", scale)
-            self.register_buffer("logit_bias", bias)
+        explicit = init_logit_scale is not None or init_logit_bias is not None
+        self._fixed_scalars(math.log(10.0) if init_logit_scale is None else init_logit_scale,
+                            -10.0 if init_logit_bias is None else init_logit_bias, explicit=explicit)
 
     def pair(self, a: Tensor, b: Tensor, features: dict, batch: dict) -> dict[str, Tensor]:
         """Sigmoid loss of this rank's rows of `a` against all of `b`."""
         a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
-        t = features.get("logit_scale", self.logit_scale).to(a.dtype).exp()
-        bias = features.get("logit_bias", self.logit_bias).to(a.dtype)
+        t = self.model_scalar(features, "logit_scale", a.dtype).exp()
+        bias = self.model_scalar(features, "logit_bias", a.dtype)
         n = a.shape[0]
         logits = t * a @ self.gather(b).T + bias
         z = -torch.ones_like(logits)
@@ -171,7 +192,8 @@ class MixCoLoss(PairwiseLoss):
         self,
         beta: float = 0.15,  # λ ~ Beta(beta, beta)
         s_thresh: float = 0.5,  # probability that a sample is mixed at all
-        temperature: float = 0.1,  # τ of the M3Co phase
+        temperature: float | None = None,  # fixed τ of the M3Co phase for standalone use (None = M3CoL's 0.1);
+        #   the model's `features["logit_scale"]` (a buffer for the "m3col" objective) is used when present
         soft_temperature: float = 0.125,  # τ′ of the SoftCLIP phase
         mixup_pct: float = 0.33,  # fraction of training (batch["progress"]) spent in the M3Co phase
         seed: int | np.random.Generator | None = 0,  # seeds λ, π and the mixing choice (offset by rank)
@@ -182,7 +204,11 @@ class MixCoLoss(PairwiseLoss):
     ):
         super().__init__(keys, world_size, rank, gather)
         self.beta, self.s_thresh, self.mixup_pct = beta, s_thresh, mixup_pct
-        self.temperature, self.soft_temperature = temperature, soft_temperature
+        tau = 0.1 if temperature is None else temperature
+        if not tau > 0 or not soft_temperature > 0:
+            raise ValueError(f"temperatures must be > 0, got {tau}, {soft_temperature}")
+        self._fixed_scalars(math.log(1.0 / tau), explicit=temperature is not None)
+        self.soft_temperature = soft_temperature  # a fixed hyper-parameter of the SoftCLIP phase (not a model scalar)
         self.rng = get_rng(seed if isinstance(seed, np.random.Generator) or seed is None else seed + 7919 * rank)
 
     def draw(self, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -191,9 +217,10 @@ class MixCoLoss(PairwiseLoss):
         lam = np.where(self.rng.random(n) < self.s_thresh, lam, 1.0)
         return lam, self.rng.permutation(n)
 
-    def m3co(self, m: Tensor, f: Tensor, lam: Tensor, perm: Tensor) -> Tensor:
-        """M3Co loss with `m` mixed by (λ, local π) against fixed `f`."""
+    def m3co(self, m: Tensor, f: Tensor, lam: Tensor, perm: Tensor, features: dict | None = None) -> Tensor:
+        """M3Co loss with `m` mixed by (λ, local π) against fixed `f`, at the scale in `features` (else the fallback)."""
         n = m.shape[0]
+        s = self.model_scalar(features or {}, "logit_scale", m.dtype).exp()
         m_mix = F.normalize(lam[:, None] * m + (1 - lam[:, None]) * m[perm], dim=-1)
         f = F.normalize(f, dim=-1)
         m_all, f_all = self.gather(m_mix), self.gather(f)
@@ -201,8 +228,8 @@ class MixCoLoss(PairwiseLoss):
         perm_all = self.gather(perm + self.rank * n, with_grad=False)
         t = mixco_targets(lam_all, perm_all)
         rows = slice(self.rank * n, (self.rank + 1) * n)
-        loss_mf = soft_cross_entropy(m_mix @ f_all.T / self.temperature, t[rows])
-        loss_fm = soft_cross_entropy(f @ m_all.T / self.temperature, t.T[rows])
+        loss_mf = soft_cross_entropy(s * m_mix @ f_all.T, t[rows])
+        loss_fm = soft_cross_entropy(s * f @ m_all.T, t.T[rows])
         return (loss_mf + loss_fm) / 2
 
     def soft_clip(self, m: Tensor, f: Tensor) -> Tensor:
@@ -222,7 +249,7 @@ class MixCoLoss(PairwiseLoss):
             for name, m, f in (("m3co_a", a, b), ("m3co_b", b, a)):
                 lam, perm = self.draw(m.shape[0])
                 lam = torch.as_tensor(lam, dtype=m.dtype, device=m.device)
-                terms[name] = self.m3co(m, f, lam, torch.as_tensor(perm, device=m.device))
+                terms[name] = self.m3co(m, f, lam, torch.as_tensor(perm, device=m.device), features)
             return {"loss": terms["m3co_a"] + terms["m3co_b"], **terms}
         terms = {"softclip_a": self.soft_clip(a, b), "softclip_b": self.soft_clip(b, a)}
         return {"loss": terms["softclip_a"] + terms["softclip_b"], **terms}
@@ -309,31 +336,61 @@ class StructureLoss(FeatureLoss):
                 "structure_lambda": torch.tensor(lam), "loss": out["loss"] + lam * reg}
 
 # %% ../nbs/50_losses.ipynb #cdd8ead9
+UNCERTAIN_POLICIES = {"zero": 0.0, "positive": 1.0, "negative": -1.0}  # MedCLIP, U-Ones, U-Zeros
+
+
+def chexpert_to_medclip(
+    labels: Tensor | np.ndarray,  # [..., C] CheXpert convention: 1 positive, 0 negative, −1 uncertain, NaN not mentioned
+    uncertain: str = "zero",  # −1 → 0 ("zero", MedCLIP), +1 ("positive", U-Ones) or −1 ("negative", U-Zeros)
+) -> Tensor:
+    """Float labels in MedCLIP's convention: +1 positive, −1 negative, 0 uncertain (by default) or not mentioned."""
+    if uncertain not in UNCERTAIN_POLICIES:
+        raise ValueError(f"uncertain must be one of {sorted(UNCERTAIN_POLICIES)}, got {uncertain!r}")
+    y = torch.as_tensor(labels).float()
+    known = ~torch.isnan(y)
+    bad = known & (y != 1) & (y != 0) & (y != -1)
+    if bad.any():
+        raise ValueError(f"CheXpert labels must be 1, 0, -1 or NaN; got {sorted(set(y[bad].tolist()))[:5]}")
+    out = torch.zeros_like(y)  # NaN (not mentioned) → 0
+    out[y == 1] = 1.0
+    out[y == 0] = -1.0
+    out[y == -1] = UNCERTAIN_POLICIES[uncertain]
+    return out
+
+
 class MedCLIPLoss(ClipLoss):
     """MedCLIP semantic matching loss (Wang et al. 2022): InfoNCE with soft targets from label similarity."""
 
+    default_temperature = 0.07  # MedCLIP's initial τ (θ = log(1/τ)), the fallback when none is given
+
     def __init__(
         self,
-        temperature: float = 0.07,  # initial τ (θ = log(1/τ))
-        learnable: bool = True,  # learn θ (MedCLIP does)
+        temperature: float | None = None,  # fixed τ for standalone use (None = 0.07); the model learns θ in training
         label_similarity: str = "dot",  # "dot" (released code) or "cosine" (paper)
+        label_convention: str = "chexpert",  # "chexpert" (our datasets; converted) or "medclip" (already ±1/0)
+        uncertain: str = "zero",  # CheXpert −1 policy of `chexpert_to_medclip`
         max_logit_scale: float = LN100,  # clamp of θ
         keys: tuple[str, str] = ("xray", "text"),  # features aligned when called directly
         world_size: int = 1,  # data-parallel ranks
         rank: int = 0,  # this rank
         gather: Callable[[Tensor], Tensor] | None = None,  # custom gather callable
     ):
-        super().__init__(temperature, learnable, max_logit_scale, keys, world_size, rank, gather)
+        super().__init__(temperature, max_logit_scale, keys, world_size, rank, gather)
         if label_similarity not in ("dot", "cosine"):
             raise ValueError(f"label_similarity must be 'dot' or 'cosine', got {label_similarity!r}")
-        self.label_similarity = label_similarity
+        if label_convention not in ("chexpert", "medclip"):
+            raise ValueError(f"label_convention must be 'chexpert' or 'medclip', got {label_convention!r}")
+        if uncertain not in UNCERTAIN_POLICIES:
+            raise ValueError(f"uncertain must be one of {sorted(UNCERTAIN_POLICIES)}, got {uncertain!r}")
+        self.label_similarity, self.label_convention, self.uncertain = label_similarity, label_convention, uncertain
 
     def labels_for(self, key: str, batch: dict) -> Tensor:
-        """`batch["<key>_labels"]`, else `batch["labels"]`, as float."""
+        """`batch["<key>_labels"]`, else `batch["labels"]`, in MedCLIP's convention (converted from CheXpert's)."""
         lab = batch.get(f"{key}_labels", batch.get("labels"))
         if lab is None:
             raise KeyError(f"MedCLIPLoss needs batch['labels'] (or batch['{key}_labels']) of shape [B, C]")
-        lab = torch.as_tensor(lab).float()
+        lab = chexpert_to_medclip(lab, self.uncertain) if self.label_convention == "chexpert" \
+            else torch.as_tensor(lab).float()
         return F.normalize(lab, dim=-1) if self.label_similarity == "cosine" else lab
 
     def pair(self, a: Tensor, b: Tensor, features: dict, batch: dict, keys: tuple[str, str] | None = None) -> dict[str, Tensor]:
@@ -432,7 +489,7 @@ class MoRELoss(FeatureLoss):
         base: PairwiseLoss | str = "infonce",  # base pairwise loss (module or `create_loss` name)
         xray_ecg_weight: float = 0.0,  # w of the direct X-ray↔ECG term (0 in the paper)
         anchor: str = "text",  # the modality both others are aligned to
-        **base_kwargs,  # passed to `create_loss` when `base` is a name (e.g. learnable=True, world_size=...)
+        **base_kwargs,  # passed to `create_loss` when `base` is a name (e.g. temperature=0.05, world_size=...)
     ):
         super().__init__()
         self.base = create_loss(base, **base_kwargs) if isinstance(base, str) else base
@@ -459,15 +516,33 @@ class MoRELoss(FeatureLoss):
         return {**extras, **terms, "loss": total}
 
 # %% ../nbs/50_losses.ipynb #c6ca1e1e
-LOSSES: dict[str, Callable[..., FeatureLoss]] = {
-    "infonce": partial(ClipLoss, temperature=0.02, learnable=False),  # MoRE's official τ (B-4: never learned)
-    "clip": partial(ClipLoss, temperature=0.07, learnable=True),  # CLIP: learnable, clamped to ≤ 100
-    "siglip": SigLipLoss,
-    "m3col": MixCoLoss,
-    "medclip": MedCLIPLoss,
-    "structure": StructureLoss,
-    "protoecgnet": ProtoECGNetLoss,
-    "more": MoRELoss,
+@dataclass(frozen=True)
+class LogitScalars:
+    """What an objective needs the model to own: initial log scale log(1/τ), optional bias, learned or fixed."""
+
+    logit_scale: float | None = None  # initial log(1/τ) (SigLIP: t′); None = the objective uses no scale
+    logit_bias: float | None = None  # initial bias (SigLIP: −10); None = no bias
+    learnable: bool = False  # nn.Parameters of the model (learned) or buffers (fixed)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A registry entry: how to build the loss and which scalars the model owns for it."""
+
+    factory: Callable[..., FeatureLoss]  # the loss class
+    scalars: LogitScalars | None  # None: a composite whose scalars are its base's
+    default_base: str | None = None  # the base of a composite when `base=` is not given
+
+
+LOSSES: dict[str, Objective] = {
+    "infonce": Objective(ClipLoss, LogitScalars(math.log(1 / 0.02))),  # MoRE's official τ (B-4: never learned)
+    "clip": Objective(ClipLoss, LogitScalars(math.log(1 / 0.07), learnable=True)),  # CLIP: learned, clamped ≤ 100
+    "siglip": Objective(SigLipLoss, LogitScalars(math.log(10.0), -10.0, learnable=True)),
+    "m3col": Objective(MixCoLoss, LogitScalars(math.log(1 / 0.1))),
+    "medclip": Objective(MedCLIPLoss, LogitScalars(math.log(1 / 0.07), learnable=True)),
+    "structure": Objective(StructureLoss, None, default_base="clip"),
+    "protoecgnet": Objective(ProtoECGNetLoss, LogitScalars()),
+    "more": Objective(MoRELoss, None, default_base="infonce"),
 }
 
 
@@ -476,11 +551,35 @@ def list_losses() -> list[str]:
     return sorted(LOSSES)
 
 
-def create_loss(
+def objective_scalars(
     name: str,  # one of `list_losses()`
-    **kwargs,  # constructor overrides (e.g. temperature=0.05, learnable=True, world_size=2, rank=r)
-) -> FeatureLoss:
-    """Build a loss by name."""
+    **loss_kwargs,  # the objective's constructor arguments (only `base` matters, for composites)
+) -> LogitScalars:
+    """The logit scale/bias a model trained with objective `name` owns (a composite's: its base's)."""
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; choose one of {list_losses()}")
-    return LOSSES[name](**kwargs)
+    obj = LOSSES[name]
+    if obj.scalars is not None:
+        return obj.scalars
+    base = loss_kwargs.get("base", obj.default_base)
+    if not isinstance(base, str):
+        raise TypeError(f"objective {name!r}: give `base` by name to know its scalars, got {type(base).__name__}")
+    return objective_scalars(base)
+
+
+def create_loss(
+    name: str,  # one of `list_losses()`
+    **kwargs,  # constructor overrides (e.g. temperature=0.05, world_size=2, rank=r, base="siglip")
+) -> FeatureLoss:
+    """Build a loss by name; its standalone fallback scalars are the objective's initial values (fixed)."""
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; choose one of {list_losses()}")
+    obj = LOSSES[name]
+    loss = obj.factory(**kwargs)
+    if obj.scalars is not None and isinstance(loss, PairwiseLoss) and not loss.explicit_scalars:
+        with torch.no_grad():
+            if obj.scalars.logit_scale is not None:
+                loss.logit_scale.fill_(obj.scalars.logit_scale)
+            if obj.scalars.logit_bias is not None:
+                loss.logit_bias.fill_(obj.scalars.logit_bias)
+    return loss

