@@ -19,7 +19,7 @@ from .ecg import ECGPreprocessConfig, load_ecg
 from .mimic_cxr import build_mimic_cxr_index
 from ..formats import CHEXPERT_LABELS, COHORT_FOLDERS, PAPER_13, SPLITS
 from .mimic_ecg import build_mimic_ecg_index
-from .base import positive_labels, summarize_index
+from .base import collate, positive_labels, summarize_index
 from .text import combined_note, read_mimic_cxr_report
 from ..utils import LenientDataset, DataError, Unreadable
 

@@ -9,16 +9,15 @@ import ast
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .base import (ECGIndexDataset, check_option, drop_bad_rows, drop_duplicate_keys, read_check,
                                   read_table, readable_records, require_columns, select_split, summarize_index)
 from .ecg import ECGPreprocessConfig
-from ..formats import PTBXL_DATABASE_CSV, PTBXL_FOLDS, SCP_STATEMENTS_CSV, SPLITS, ptbxl_fold_split
+from ..formats import PTBXL_DATABASE_CSV, PTBXL_FOLDS, SCP_STATEMENTS_CSV, ptbxl_fold_split
 from ..utils import DataError, Unreadable
 
 

@@ -9,7 +9,7 @@ from typing import Mapping
 
 import numpy as np
 
-from ..formats import LEADS  # canonical (PTB-XL) order
+from ..formats import LEADS  # noqa: F401 -- canonical (PTB-XL) order, used by this module's callers
 from ..utils import get_rng
 
 # %% auto #0
