@@ -16,19 +16,23 @@ from typing import Callable, Sequence
 from .utils import DataError
 
 # %% auto #0
-__all__ = ['SUMMARIES', 'SUBCOMMANDS', 'load_target', 'get_summarizer', 'format_summary', 'build_parser', 'run_subcommand',
-           'data_summary', 'main']
+__all__ = ['SUMMARIES', 'CHECKS', 'SUBCOMMANDS', 'dataset_module', 'load_target', 'get_summarizer', 'format_summary',
+           'build_parser', 'run_subcommand', 'data_summary', 'main']
 
 # %% ../nbs/92_cli.ipynb #2b0672dd
-SUMMARIES: dict[str, str] = {
-    "ptbxl": "morebench.data.ptbxl:summarize",
-    "mimic-ecg": "morebench.data.mimic_ecg:summarize",
-    "cinc2021": "morebench.data.cinc:summarize",
-    "mimic-cxr": "morebench.data.mimic_cxr:summarize",
-    "mimic-pairs": "morebench.data.pairs:summarize",
-    "chexpert": "morebench.data.chexpert:summarize",
-    "edema": "morebench.data.edema:summarize",
-}
+SUMMARIES: tuple[str, ...] = ("ptbxl", "mimic-ecg", "cinc2021", "mimic-cxr", "mimic-pairs", "chexpert", "edema")
+CHECKS: tuple[str, ...] = ("signal", "header", "image", "none")  # every check some loader offers (its module's CHECKS)
+
+
+def dataset_module(name: str):
+    """The module that summarises dataset `name`: plain imports, made on use (so `morebench synth` loads no torch)."""
+    from morebench.data import chexpert, cinc, edema, mimic_cxr, mimic_ecg, pairs, ptbxl
+
+    modules = {"ptbxl": ptbxl, "mimic-ecg": mimic_ecg, "cinc2021": cinc, "mimic-cxr": mimic_cxr,
+               "mimic-pairs": pairs, "chexpert": chexpert, "edema": edema}
+    if name not in modules:
+        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(sorted(modules))}")
+    return modules[name]
 
 # Subcommands implemented elsewhere, imported on use: name -> "module:function" taking argv, returning an exit code.
 SUBCOMMANDS: dict[str, str] = {
@@ -44,10 +48,8 @@ def load_target(spec: str) -> Callable:
 
 
 def get_summarizer(name: str) -> Callable[..., dict]:
-    """`summarize` function of dataset `name` (KeyError if unknown, ImportError if its module is missing)."""
-    if name not in SUMMARIES:
-        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(sorted(SUMMARIES))}")
-    return load_target(SUMMARIES[name])
+    """`summarize` function of dataset `name` (KeyError if unknown)."""
+    return dataset_module(name).summarize
 
 # %% ../nbs/92_cli.ipynb #819644be
 def format_summary(s: dict) -> str:
@@ -84,9 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--task", default=None, help="label task (e.g. superclass for ptbxl; default: the dataset's own)")
     s.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     s.add_argument("--strict", action="store_true", help="stop with an error at the first unreadable record")
-    s.add_argument("--check", choices=("signal", "header", "none"), default=None,
-                   help="how records are checked: read every signal, headers and file sizes only, or not at all "
-                        "(default: the dataset's own)")
+    s.add_argument("--check", choices=CHECKS, default=None,
+                   help="how records are checked: read every signal (ECG), headers and file sizes only, decode every "
+                        "image (X-ray), or not at all (default: the dataset's own)")
     for name in SUBCOMMANDS:
         sub.add_parser(name, help=f"see `morebench {name} --help` (implemented in {SUBCOMMANDS[name].split(':')[0]})",
                        add_help=False)
@@ -112,10 +114,11 @@ def data_summary(args: argparse.Namespace) -> int:
     root = Path(args.root)
     if not root.is_dir():
         return _error(f"--root {root}: folder not found", 2)
-    try:
-        fn = get_summarizer(args.dataset)
-    except ImportError as e:
-        return _error(f"no summary for {args.dataset}: cannot import {SUMMARIES[args.dataset]} ({e})", 2)
+    mod = dataset_module(args.dataset)
+    fn = mod.summarize
+    if args.check is not None and args.check not in getattr(mod, "CHECKS", ()):
+        offered = ", ".join(getattr(mod, "CHECKS", ())) or "none"
+        return _error(f"{args.dataset} summary does not support --check {args.check} (it offers: {offered})", 2)
     params = inspect.signature(fn).parameters
     kw = {}
     for opt, val, default in (("strict", args.strict, False), ("check", args.check, None)):

@@ -14,7 +14,8 @@ from typing import Iterable
 import numpy as np
 
 # %% auto #0
-__all__ = ['DataError', 'Unreadable', 'handle_bad', 'LenientDataset', 'get_rng', 'seed_everything', 'shared_data_dir', 'chunks']
+__all__ = ['DATA_ERRORS', 'DataError', 'Unreadable', 'handle_bad', 'Skipped', 'LenientDataset', 'get_rng', 'seed_everything',
+           'shared_data_dir', 'chunks']
 
 # %% ../nbs/01_utils.ipynb #c58f3a4a
 class DataError(ValueError):
@@ -52,16 +53,30 @@ def handle_bad(
     return None
 
 # %% ../nbs/01_utils.ipynb #58498301
-class LenientDataset:
-    """Mixin for map-style datasets: a failing item raises (`strict`) or is skipped, recorded, and replaced by the next."""
+DATA_ERRORS = (DataError, OSError, ValueError)  # what a decoder raises on a bad file; anything else is a bug
 
-    noun: str = "records"  # what the items are, for the error when none is readable
+
+@dataclass(frozen=True)
+class Skipped:
+    """What a lenient dataset returns for an item it cannot load: row `index`, the file and the reason."""
+
+    index: int  # the row that was asked for
+    path: str  # file (or record) that could not be used
+    reason: str  # what is wrong with it
+
+    def unreadable(self) -> Unreadable:
+        """The `Unreadable` entry for reports."""
+        return Unreadable(self.path, self.reason)
+
+
+class LenientDataset:
+    """Mixin for map-style datasets: a data error in item i raises (`strict`) or returns `Skipped(i, ...)`."""
+
+    noun: str = "records"  # what the items are, for messages
 
     def _init_lenient(self, strict: bool) -> None:
-        """Set the policy and empty the records of skipped items (call from `__init__`)."""
+        """Set the policy (call from `__init__`)."""
         self.strict, self.epoch = strict, 0
-        self.skipped: list[Unreadable] = []
-        self._bad: set[int] = set()
 
     def set_epoch(self, epoch: int) -> None:
         """Change the augmentation stream (call once per epoch)."""
@@ -75,23 +90,18 @@ class LenientDataset:
         """The file (or record) to name when row `j` fails."""
         return f"item {j}"
 
-    def __getitem__(self, i: int) -> dict:
+    def __getitem__(self, i: int) -> dict | Skipped:
         n = len(self)
         if not -n <= i < n:
             raise IndexError(i)
-        for k in range(n):
-            j = (i % n + k) % n
-            if j in self._bad:
-                continue
-            try:
-                return self._item(j)
-            except Exception as e:  # noqa: BLE001 -- one bad item must not stop an epoch
-                err = e if isinstance(e, DataError) else DataError(self._source(j), f"{type(e).__name__}: {e}")
-                if self.strict:
-                    raise err from e
-                self._bad.add(j)
-                self.skipped.append(Unreadable(err.path, err.reason))
-        raise DataError(self._source(0) if n else type(self).__name__, f"none of the {n} {self.noun} of this dataset could be read")
+        j = i % n
+        try:
+            return self._item(j)
+        except DATA_ERRORS as e:
+            err = e if isinstance(e, DataError) else DataError(self._source(j), f"{type(e).__name__}: {e}")
+            if self.strict:
+                raise err from e
+            return Skipped(j, err.path, err.reason)
 
 # %% ../nbs/01_utils.ipynb #df194323
 def get_rng(seed: int | np.random.Generator | None) -> np.random.Generator:

@@ -54,12 +54,13 @@ def test_scored_task_merges_equivalent_codes():
 
 def test_dataset_items_and_truncated_mat(tmp_path):
     from morebench.data.cinc import CinCDataset, summarize
-    from morebench.data.ptbxl import collate_ecg
+    from morebench.data.base import collate
 
     ds = CinCDataset(CINC)
-    batch = collate_ecg([ds[i] for i in range(3)])
+    batch = collate([ds[i] for i in range(3)])
     assert batch["ecg"].shape == (3, 12, 1000)
-    assert batch["label"].shape == (3, len(ds.label_names)) and (batch["label"].sum(1) >= 1).all()
+    assert batch["labels"].shape == (3, len(ds.label_names)) and (batch["labels"].sum(1) >= 1).all()
+    assert batch["index"].tolist() == [0, 1, 2] and batch["skipped"] == []
     assert batch["text"] == ["", "", ""]
 
     root = tmp_path / "cinc"

@@ -98,7 +98,9 @@ def test_strict_names_the_file(tiny_ptbxl):
 
 
 def test_summaries_registry():
-    assert {"ptbxl", "mimic-ecg", "cinc2021"} <= set(cli.SUMMARIES)
+    assert {"ptbxl", "mimic-ecg", "cinc2021", "mimic-cxr"} <= set(cli.SUMMARIES)
+    offered = {c for n in cli.SUMMARIES for c in getattr(cli.dataset_module(n), "CHECKS", ())}
+    assert offered == set(cli.CHECKS)  # every loader check is a CLI choice
     for name in ("ptbxl", "mimic-ecg", "cinc2021"):
         assert callable(cli.get_summarizer(name))
     with pytest.raises(KeyError, match="unknown dataset 'x'"):

@@ -11,7 +11,8 @@ from morebench.data.cache import build_cache
 from morebench.data.chexpert import build_chexpert_index, chexpert_5x200
 from morebench.data.cxr import load_cxr, normalize_cxr
 from morebench.data.edema import build_edema_index
-from morebench.data.mimic_cxr import CHEXPERT_LABELS, build_mimic_cxr_index
+from morebench.data.mimic_cxr import build_mimic_cxr_index
+from morebench.formats import CHEXPERT_LABELS
 from morebench.data.pairs import PairedDataset, build_pair_index
 
 write_cohort = pytest.importorskip("morebench.synth.write").write_cohort
@@ -64,8 +65,8 @@ def test_pairs_consistent(cohort):
     by_img = cxr.set_index("dicom_id")
     assert (pairs["split"].to_numpy() == by_img.loc[pairs["dicom_id"], "split"].to_numpy()).all()
     assert (pairs["subject_id"].to_numpy() == by_img.loc[pairs["dicom_id"], "subject_id"].to_numpy()).all()
-    np.testing.assert_array_equal(pairs[list(CHEXPERT_LABELS)].to_numpy(),
-                                  by_img.loc[pairs["dicom_id"], list(CHEXPERT_LABELS)].fillna(0).to_numpy())
+    np.testing.assert_array_equal(pairs[list(CHEXPERT_LABELS)].to_numpy(),  # the CheXpert convention, NaN = blank
+                                  by_img.loc[pairs["dicom_id"], list(CHEXPERT_LABELS)].to_numpy())
     rec = pd.read_csv(cohort / "mimic-iv-ecg" / "record_list.csv")
     ecg_subject = dict(zip(rec.study_id, rec.subject_id))
     assert (pairs["ecg_study_id"].map(ecg_subject) == pairs["subject_id"]).all()

@@ -6,10 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from morebench.data.cache import CachedXrayDataset, build_cache, collate_batch
-from morebench.data.chexpert import CHEXPERT_OBSERVATIONS
+from morebench.data.base import collate
+from morebench.data.cache import CachedXrayDataset, build_cache
 from morebench.data.cxr import load_cxr, normalize_cxr
 from morebench.data.mimic_cxr import read_label_csv
+from morebench.formats import CHEXPERT_CSV_ORDER as CHEXPERT_OBSERVATIONS
 from morebench.utils import shared_data_dir
 
 DATA = shared_data_dir(Path(__file__).parent)
@@ -33,5 +34,5 @@ def test_real_images_through_cache(tmp_path):
     for i in (0, len(imgs) - 1):
         np.testing.assert_array_equal(normalize_cxr(c.get(imgs[i])), load_cxr(imgs[i]))
     ds = CachedXrayDataset(c)
-    b = collate_batch(ds.__getitems__([0, 1, 2]))
+    b = collate(ds.__getitems__([0, 1, 2]))
     assert tuple(b["xray"].shape) == (3, 3, 224, 224)

@@ -83,18 +83,20 @@ def test_single_label_priority_on_test_fold():
 def test_dataset_items_real():
     import torch
 
-    from morebench.data.ptbxl import PTBXLDataset, collate_ecg
+    from morebench.data.base import collate
+    from morebench.data.ptbxl import PTBXLDataset
 
     ds = PTBXLDataset(PTBXL, "superclass", split="test")
     assert len(ds) == 53
-    batch = collate_ecg([ds[i] for i in range(4)])
+    batch = collate([ds[i] for i in range(4)])
     assert batch["ecg"].shape == (4, 12, 1000) and batch["ecg"].dtype == torch.float32
-    assert batch["label"].shape == (4, 5) and (batch["label"].sum(1) >= 1).all()
+    assert batch["labels"].shape == (4, 5) and (batch["labels"].sum(1) >= 1).all()
     assert float(batch["ecg"].abs().max()) <= 1.0 + 1e-5  # the paper's per-lead min-max
     assert all(isinstance(t, str) and t for t in batch["text"])
     db = pd.read_csv(PTBXL / "ptbxl_database.csv", index_col="ecg_id")
-    assert batch["text"][0] == db.at[batch["id"][0], "report"]
-    assert ds.skipped == []
+    assert batch["text"][0] == db.at[int(batch["id"][0]), "report"]
+    assert batch["skipped"] == [] and batch["study_id"].tolist() == batch["id"].tolist()
+    assert batch["subject_id"].tolist() == db.loc[batch["id"].tolist(), "patient_id"].astype(int).tolist()
     ds500 = PTBXLDataset(PTBXL, "superclass", split="train", sampling_rate=500)
     assert len(ds500.unreadable) > 0  # the sample holds 500 Hz files for ecg_id 1..100 only
     assert all(u.reason == "listed in ptbxl_database.csv but file not found" for u in ds500.unreadable)

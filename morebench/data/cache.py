@@ -23,11 +23,12 @@ from tqdm.auto import tqdm
 
 from .cxr import CXRAugment, CXRPreprocessConfig, _load_raw, normalize_cxr, prepare_cxr
 from .ecg import ECGPreprocessConfig, load_ecg
+from .base import collate
 from ..utils import DataError, Unreadable
 
 # %% auto #0
-__all__ = ['CACHE_VERSION', 'KINDS', 'source_files', 'cache_key', 'PreprocessCache', 'default_loader', 'open_cache',
-           'build_cache', 'CachedXrayDataset', 'CachedECGDataset', 'collate_batch']
+__all__ = ['CACHE_VERSION', 'KINDS', 'collate_batch', 'source_files', 'cache_key', 'PreprocessCache', 'default_loader',
+           'open_cache', 'build_cache', 'CachedXrayDataset', 'CachedECGDataset']
 
 # %% ../../nbs/25_data.cache.ipynb #f8dcd24a
 CACHE_VERSION = 1  # bump when the stored layout or the preprocessing code changes meaning
@@ -284,9 +285,9 @@ class _CachedRows(Dataset):
         return x
 
     def _sample(self, x: torch.Tensor, ids, rows) -> dict:
-        out = {self.key: x, "id": ids}
+        out = {self.key: x, "id": ids, "index": ids}
         if self.labels is not None:
-            out["label"] = torch.from_numpy(self.labels[rows])
+            out["labels"] = torch.from_numpy(self.labels[rows])
         return out
 
     def __getitem__(self, i: int) -> dict:
@@ -296,7 +297,7 @@ class _CachedRows(Dataset):
         return self._sample(self._item_tensor(x), i, i)
 
     def __getitems__(self, indices: Sequence[int]) -> dict:
-        """A whole batch: {key [B, ...], id [B], label [B, ...]} from one fancy-indexed read of the memory map."""
+        """A whole batch: {key [B, ...], id [B], index [B], labels [B, ...]} from one fancy-indexed read of the memory map."""
         idx = np.asarray(indices, dtype=np.int64)
         x = self._prepare(self.cache.array[self.cache.rows[idx]])
         if self.augment is not None:
@@ -305,7 +306,7 @@ class _CachedRows(Dataset):
 
 
 class CachedXrayDataset(_CachedRows):
-    """{xray float32 [C, H, W], label, id} from an X-ray cache (augment, then normalise, on the fly)."""
+    """{xray float32 [C, H, W], labels, id, index} from an X-ray cache (augment, then normalise, on the fly)."""
 
     key = "xray"
 
@@ -330,7 +331,7 @@ class CachedXrayDataset(_CachedRows):
 
 
 class CachedECGDataset(_CachedRows):
-    """{ecg float32 [12, T], label, id} from an ECG cache (augmentation on the fly)."""
+    """{ecg float32 [12, T], labels, id, index} from an ECG cache (augmentation on the fly)."""
 
     key = "ecg"
 
@@ -352,10 +353,5 @@ class CachedECGDataset(_CachedRows):
     _batch_tensor = _item_tensor
 
 
-def collate_batch(batch) -> dict:
-    """DataLoader collate: a batch from `__getitems__` passes through; a list of item dicts is stacked."""
-    if isinstance(batch, dict):
-        return batch
-    return {k: torch.stack([b[k] for b in batch]) if isinstance(batch[0][k], torch.Tensor)
-            else torch.as_tensor([b[k] for b in batch]) if isinstance(batch[0][k], (int, float))
-            else [b[k] for b in batch] for k in batch[0]}
+collate_batch = collate  # the one collate of morebench.data.base (a ready batch from __getitems__ passes through)
+

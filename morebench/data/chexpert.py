@@ -15,24 +15,21 @@ import torch
 from torch.utils.data import Dataset
 
 from .cxr import CXRAugment, CXRPreprocessConfig, load_cxr
-from .mimic_cxr import COMPETITION_LABELS, apply_uncertainty, find_table, read_label_csv
-from .ptbxl import summarize_index
+from .base import check_option, drop_duplicate_keys, find_table, positive_labels, summarize_index
+from .mimic_cxr import apply_uncertainty, read_label_csv
+from ..formats import CHEXPERT_CSV_ORDER, CHEXPERT_FOLDERS, CHEXPERT_SPLIT_FILES, COMPETITION_LABELS, PAPER_LABELS
 from ..utils import LenientDataset, DataError, Unreadable, handle_bad
 
 # %% auto #0
-__all__ = ['CHEXPERT_OBSERVATIONS', 'FIVE_BY_200_CLASSES', 'PAPER_4_CLASSES', 'SPLIT_FILES', 'GLORIA_ZERO_COLS', 'resolve_path',
-           'chexpert_root', 'build_chexpert_index', 'write_tiny_chexpert', 'chexpert_5x200', 'CheXpertDataset',
-           'summarize']
+__all__ = ['CHEXPERT_OBSERVATIONS', 'FIVE_BY_200_CLASSES', 'PAPER_4_CLASSES', 'SPLIT_FILES', 'CHECKS', 'GLORIA_ZERO_COLS',
+           'resolve_path', 'chexpert_root', 'build_chexpert_index', 'chexpert_5x200', 'CheXpertDataset', 'summarize']
 
 # %% ../../nbs/23_data.chexpert.ipynb #0e0e1892
-CHEXPERT_OBSERVATIONS = (  # the 14 observations in the column order of train.csv
-    "No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion", "Edema",
-    "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion", "Pleural Other", "Fracture",
-    "Support Devices",
-)
+CHEXPERT_OBSERVATIONS = CHEXPERT_CSV_ORDER  # the 14 observations in the column order of train.csv
 FIVE_BY_200_CLASSES = COMPETITION_LABELS  # Atelectasis, Cardiomegaly, Consolidation, Edema, Pleural Effusion
-PAPER_4_CLASSES = ("Atelectasis", "Cardiomegaly", "Edema", "Pleural Effusion")  # MoRE drops Consolidation (PAPER_SPEC 2.3)
-SPLIT_FILES = {"train": ("train.csv",), "val": ("valid.csv",), "test": ("test_labels.csv", "test.csv")}
+PAPER_4_CLASSES = PAPER_LABELS  # MoRE drops Consolidation
+SPLIT_FILES = CHEXPERT_SPLIT_FILES
+CHECKS = ("header", "none")  # what `summarize` can check: files exist and are non-empty, or nothing
 
 
 def resolve_path(
@@ -57,7 +54,7 @@ def chexpert_root(
     """The folder that holds train.csv (`root`, or its `CheXpert-v1.0-small` / `CheXpert-v1.0` subfolder)."""
     root = Path(root)
     if not (root / "train.csv").is_file():
-        for sub in ("CheXpert-v1.0-small", "CheXpert-v1.0"):
+        for sub in CHEXPERT_FOLDERS:
             if (root / sub / "train.csv").is_file():
                 return root / sub
     return root
@@ -84,6 +81,7 @@ def build_chexpert_index(
             df = read_label_csv(p, CHEXPERT_OBSERVATIONS, strict, skipped)
             if "Path" not in df.columns:
                 raise DataError(p, "missing column 'Path'")
+            df = drop_duplicate_keys(df, "Path", p, strict, skipped)
             parts.append(df.assign(split=split, source=name))
             break
     df = pd.concat(parts, ignore_index=True)
@@ -104,44 +102,6 @@ def build_chexpert_index(
                 ok[i] = False
         df = df[ok]
     return df.reset_index(drop=True), skipped
-
-# %% ../../nbs/23_data.chexpert.ipynb #6a8920a3
-def write_tiny_chexpert(
-    root: str | os.PathLike,  # folder to create, e.g. .../CheXpert-v1.0-small
-    n_per_class: int = 3,  # exclusively-positive frontal images per competition class
-) -> Path:
-    """A tiny hand-made SYNTHETIC CheXpert folder (noise images) for tests; returns root."""
-    from PIL import Image
-
-    root = Path(root)
-    rng = np.random.default_rng(0)
-    rows, k = [], 0
-
-    def add(split, labels, view="Frontal"):
-        nonlocal k
-        k += 1
-        rel = f"{root.name}/{split}/patient{k:05d}/study1/view1_{view.lower()}.jpg"
-        p = root / split / f"patient{k:05d}" / "study1" / f"view1_{view.lower()}.jpg"
-        p.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 255, (40, 32), dtype=np.uint8)).save(p)
-        rows.append({"Path": rel, "Sex": "Female", "Age": 60, "Frontal/Lateral": view,
-                     "AP/PA": "AP" if view == "Frontal" else "", "split": split,
-                     **{o: labels.get(o, np.nan) for o in CHEXPERT_OBSERVATIONS}})
-
-    for c in FIVE_BY_200_CLASSES:
-        for _ in range(n_per_class):
-            add("train", {c: 1.0, "Lung Opacity": 0.0})
-    add("train", {"Edema": 1.0, "Pleural Effusion": 1.0})  # two positives: never in 5x200
-    add("train", {"Edema": 1.0, "Pneumonia": -1.0})  # uncertain elsewhere: never in 5x200
-    add("train", {"Edema": 1.0}, view="Lateral")  # lateral: never in 5x200
-    add("train", {"No Finding": 1.0})
-    add("valid", {"Cardiomegaly": 1.0})
-    add("valid", {"No Finding": 1.0})
-    df = pd.DataFrame(rows)
-    for split, name in (("train", "train.csv"), ("valid", "valid.csv")):
-        df[df.split == split].drop(columns="split").to_csv(root / name, index=False)
-    (root / "README.md").write_text("# SYNTHETIC test layout (noise images), not CheXpert data\n")
-    return root
 
 # %% ../../nbs/23_data.chexpert.ipynb #4833954c
 GLORIA_ZERO_COLS = ("Enlarged Cardiomediastinum", "Lung Lesion", "Lung Opacity", "Pneumonia", "Pneumothorax",
@@ -179,7 +139,7 @@ def chexpert_5x200(
 
 # %% ../../nbs/23_data.chexpert.ipynb #ede514a6
 class CheXpertDataset(LenientDataset, Dataset):
-    """CheXpert images as {xray, label, mask, text, id} (multi-label, or single class for 5×200)."""
+    """CheXpert images as {xray, labels, targets, target_mask, text, id, index} (multi-label, or a 5×200 class)."""
 
     noun = "images"
 
@@ -199,11 +159,11 @@ class CheXpertDataset(LenientDataset, Dataset):
                                                                        strict)
         if classes is not None:
             cls = list(classes)
-            self.y = np.array([cls.index(c) for c in self.index["label"]], dtype=np.int64)
-            self.mask = np.ones((len(self.index), 1), np.float32)
+            self.labels = np.array([cls.index(c) for c in self.index["label"]], dtype=np.int64)  # class index
+            self.y = self.mask = None
         else:
-            self.y, self.mask = apply_uncertainty(self.index[list(label_names)].to_numpy(np.float32),
-                                                  list(label_names), policy)
+            self.labels = self.index[list(label_names)].to_numpy(np.float32)  # CheXpert values, NaN = blank
+            self.y, self.mask = apply_uncertainty(self.labels, list(label_names), policy)
         self._init_lenient(strict)
 
     def __len__(self) -> int:
@@ -213,9 +173,11 @@ class CheXpertDataset(LenientDataset, Dataset):
         x = load_cxr(self.index.at[j, "file"], self.cfg, strict=True, augment=self.augment,
                      rng=np.random.default_rng([self.seed, self.epoch, j]))
         t = self.index.at[j, "Report Impression"] if "Report Impression" in self.index else ""
-        return {"xray": torch.from_numpy(x), "label": torch.as_tensor(self.y[j]),
-                "mask": torch.from_numpy(self.mask[j]), "text": "" if pd.isna(t) else str(t),
-                "id": str(self.index.at[j, "Path"])}
+        out = {"xray": torch.from_numpy(x), "labels": torch.as_tensor(self.labels[j]),
+               "text": "" if pd.isna(t) else str(t), "id": str(self.index.at[j, "Path"]), "index": j}
+        if self.y is not None:
+            out.update(targets=torch.from_numpy(self.y[j]), target_mask=torch.from_numpy(self.mask[j]))
+        return out
 
     def _source(self, j: int) -> str:
         return str(self.index.at[j, "file"])
@@ -236,6 +198,7 @@ def summarize(
              "5x200-paper4": PAPER_4_CLASSES}
     if task not in tasks:
         raise ValueError(f"unknown task {task!r}; known: {sorted(tasks)}")
+    check_option(check, CHECKS)
     index, skipped = build_chexpert_index(root, strict, check_files=check != "none")
     names = tasks[task]
     extra = {}
@@ -246,7 +209,7 @@ def summarize(
                                   if int((index["label"] == c).sum()) < n}
     else:
         vals = index[list(names)]
-        index = index.assign(labels=[[c for c, v in zip(names, r) if v == 1] for r in vals.itertuples(index=False)])
+        index = index.assign(labels=positive_labels(index, names))
         extra["uncertain"] = {c: int((vals[c] == -1).sum()) for c in names}
     return summarize_index("chexpert", task, index, names, skipped, check=check,
                            split_rule="train.csv train, valid.csv val, test_labels.csv test (when present)", **extra)

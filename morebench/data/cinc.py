@@ -9,18 +9,22 @@ import os
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 import pandas as pd
 import wfdb
 
-from .ecg import ECGPreprocessConfig
-from .ptbxl import ECGIndexDataset, check_record, read_check, summarize_index
+from .base import (ECGIndexDataset, check_option, check_record, read_check, read_table,
+                                  require_columns, select_split, summarize_index)
+from .ecg import ECGPreprocessConfig, load_ecg, read_ecg
 from ..utils import DataError, Unreadable, get_rng, handle_bad
 
 # %% auto #0
-__all__ = ['TASKS', 'read_dx_mapping', 'header_dx', 'build_cinc_index', 'CinCDataset', 'summarize']
+__all__ = ['TASKS', 'CHECKS', 'read_dx_mapping', 'header_dx', 'build_cinc_index', 'check_checksums', 'read_checked',
+           'CinCDataset', 'summarize']
 
 # %% ../../nbs/16_data.cinc.ipynb #8fe449e9
 TASKS = ("all", "scored")
+CHECKS = ("signal", "header", "none")  # what `summarize` can check
 
 
 def read_dx_mapping(
@@ -32,7 +36,8 @@ def read_dx_mapping(
     for name, scored in (("dx_mapping_scored.csv", True), ("dx_mapping_unscored.csv", False)):
         if not (dx_dir / name).is_file():
             raise DataError(dx_dir / name, "CinC 2021 mapping table not found (see evaluation-2021/dx_mapping)")
-        t = pd.read_csv(dx_dir / name, dtype={"SNOMEDCTCode": str})
+        t = read_table(dx_dir / name, dtype={"SNOMEDCTCode": str})
+        require_columns(t, dx_dir / name, ["SNOMEDCTCode", "Dx", "Abbreviation"])
         frames.append(pd.DataFrame({"code": t["SNOMEDCTCode"].str.strip(), "name": t["Dx"],
                                     "abbreviation": t["Abbreviation"], "scored": scored}))
     table = pd.concat(frames, ignore_index=True).drop_duplicates("code")
@@ -114,9 +119,35 @@ def build_cinc_index(
                                      if (r.abbreviation if task == "all" else r.cls) in names})
     return index, names, skipped
 
+# %% ../../nbs/16_data.cinc.ipynb #14c12659
+def check_checksums(
+    record: str | os.PathLike,  # WFDB record path, without extension
+) -> None:
+    """Raise `DataError` if a signal's first sample or 16-bit checksum differs from what the header lists."""
+    record = str(record)
+    try:
+        r = wfdb.rdrecord(record, physical=False)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{record}.hea", f"cannot read WFDB record ({type(e).__name__}: {e})") from e
+    d = r.d_signal
+    for i, name in enumerate(r.sig_name):
+        data_file = os.path.join(os.path.dirname(record), r.file_name[i])
+        init, chk = (r.init_value or [None] * r.n_sig)[i], (r.checksum or [None] * r.n_sig)[i]
+        if init is not None and len(d) and int(d[0, i]) != int(init):
+            raise DataError(data_file, f"lead {name}: first sample {int(d[0, i])} but the header lists {int(init)}")
+        if chk is not None and (int(d[:, i].astype(np.int64).sum()) - int(chk)) % 65536:
+            raise DataError(data_file, f"lead {name}: samples do not match the header checksum {int(chk)} "
+                                       "(corrupt or foreign data file)")
+
+
+def read_checked(record: str | os.PathLike):
+    """`read_ecg` of a record whose samples match its header's initial values and checksums."""
+    check_checksums(record)
+    return read_ecg(record, strict=True)
+
 # %% ../../nbs/16_data.cinc.ipynb #730d4f17
 class CinCDataset(ECGIndexDataset):
-    """CinC 2021 records as {ecg [12, T], label multi-hot, text="", id=record name}."""
+    """CinC 2021 records as {ecg [12, T], labels multi-hot, text="", id=record name}; samples checked against the header."""
 
     def __init__(
         self,
@@ -132,9 +163,13 @@ class CinCDataset(ECGIndexDataset):
     ):
         index, names, self.unreadable = build_cinc_index(root, task, strict, check_files, **index_kw)
         self.descriptions = index.attrs.get("descriptions", {})
-        if split is not None:
-            index = index[index["split"] == split]
+        index = select_split(index, split)
         super().__init__(root, index, names, cfg, augment, seed, strict, id_col="record", text_col="report")
+
+    def load(self, j: int) -> np.ndarray:
+        """Read (checksums checked) and preprocess row `j` (strict): float32 [12, T]."""
+        check_checksums(self.record_path(j))
+        return load_ecg(self.record_path(j), self.cfg, strict=True)
 
 # %% ../../nbs/16_data.cinc.ipynb #3099e222
 def summarize(
@@ -145,13 +180,12 @@ def summarize(
     split_seed: int | None = None,  # None: all records under train (no official split)
 ) -> dict:
     """Per-split and per-label record counts of a CinC 2021 folder, and every record that could not be read."""
-    if check not in ("signal", "header", "none"):
-        raise ValueError(f"check must be 'signal', 'header' or 'none', got {check!r}")
+    check_option(check, CHECKS)
     task = task or "all"
     index, names, skipped = build_cinc_index(root, task, strict, check_files=check != "none", split_seed=split_seed)
     attrs = dict(index.attrs)
     if check == "signal":
-        index = read_check(Path(root), index, strict, skipped)
+        index = read_check(Path(root), index, strict, skipped, reader=read_checked)
     rule = "no official split: every record under train" if split_seed is None else f"seeded random split ({split_seed})"
     return summarize_index("cinc2021", task, index, names, skipped, no_label=attrs["no_label"],
                            unmapped=attrs["unmapped"], descriptions=attrs["descriptions"], check=check,

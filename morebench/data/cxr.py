@@ -17,8 +17,8 @@ from PIL import Image, ImageEnhance, ImageOps, UnidentifiedImageError
 from ..utils import DataError, get_rng, handle_bad
 
 # %% auto #0
-__all__ = ['read_cxr', 'write_test_dicom', 'CXRPreprocessConfig', 'prepare_cxr', 'normalize_cxr', 'preprocess_cxr',
-           'compute_mean_std', 'gaussian_blur', 'CXRAugment', 'load_cxr']
+__all__ = ['read_cxr', 'CXRPreprocessConfig', 'prepare_cxr', 'normalize_cxr', 'preprocess_cxr', 'compute_mean_std',
+           'gaussian_blur', 'CXRAugment', 'load_cxr']
 
 # %% ../../nbs/20_data.cxr.ipynb #93c76085
 _DICOM_SUFFIXES = {".dcm", ".dicom", ".dic"}
@@ -194,42 +194,6 @@ def read_cxr(
         return _as_float01(_decode(path))
     except DataError as e:
         return handle_bad(e, strict, skipped)
-
-# %% ../../nbs/20_data.cxr.ipynb #3666de06
-def write_test_dicom(
-    path: str | os.PathLike,  # where to write the .dcm
-    pixels: np.ndarray,  # stored values, uint16 [H, W]
-    photometric: str = "MONOCHROME2",  # MONOCHROME1 or MONOCHROME2
-    bits_stored: int = 12,  # significant bits of each 16-bit sample
-    window: tuple[float, float] | None = None,  # (centre, width), written as WindowCenter/WindowWidth
-    padding_value: int | None = None,  # PixelPaddingValue
-    pixel_data: bool = True,  # False writes a header-only file (no PixelData)
-    **elements,  # extra top-level elements, e.g. RescaleSlope=1, RescaleIntercept=0
-) -> Path:
-    """Write a minimal uncompressed DX DICOM with pydicom (for tests and demos; synthetic pixels)."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray Image, for presentation
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.SOPClassUID, ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.PatientID = "DX", "SYNTHETIC"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, bits_stored, bits_stored - 1, 0
-    if window is not None:
-        ds.WindowCenter, ds.WindowWidth = window
-    if padding_value is not None:
-        ds.PixelPaddingValue = padding_value
-    for k, v in elements.items():
-        setattr(ds, k, v)
-    if pixel_data:
-        ds.PixelData = np.ascontiguousarray(pixels, dtype="<u2").tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return Path(path)
 
 # %% ../../nbs/20_data.cxr.ipynb #73af6065
 @dataclass

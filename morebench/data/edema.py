@@ -15,7 +15,8 @@ from torch.utils.data import Dataset
 
 from .cxr import CXRAugment, CXRPreprocessConfig, load_cxr
 from .mimic_cxr import FRONTAL_VIEWS, build_mimic_cxr_index
-from .ptbxl import summarize_index
+from .base import drop_bad_rows, drop_duplicate_keys, read_table, require_columns, summarize_index
+from ..formats import COHORT_FOLDERS, EDEMA_FILES as _EDEMA_FILES, EDEMA_GRADES
 from .text import read_mimic_cxr_report
 from ..utils import LenientDataset, DataError, Unreadable, handle_bad
 
@@ -23,9 +24,8 @@ from ..utils import LenientDataset, DataError, Unreadable, handle_bad
 __all__ = ['GRADES', 'EDEMA_FILES', 'read_grades', 'edema_roots', 'build_edema_index', 'EdemaDataset', 'summarize']
 
 # %% ../../nbs/24_data.edema.ipynb #84c4ee5c
-GRADES = ("none", "vascular congestion", "interstitial edema", "alveolar edema")  # edema_severity 0..3
-EDEMA_FILES = {"regex": "regex_report_edema_severity.csv", "expert": "expert_report_edema_severity.csv",
-               "consensus": "consensus_image_edema_severity.csv"}
+GRADES = EDEMA_GRADES  # edema_severity 0..3
+EDEMA_FILES = _EDEMA_FILES
 
 
 def read_grades(
@@ -37,18 +37,15 @@ def read_grades(
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "edema severity file not found")
-    df = pd.read_csv(path, dtype={"edema_severity": str})
-    need = {"subject_id", "study_id", "edema_severity"}
-    if need - set(df.columns):
-        raise DataError(path, f"missing columns {sorted(need - set(df.columns))}")
+    df = read_table(path, dtype={"edema_severity": str})
+    require_columns(df, path, ["subject_id", "study_id", "edema_severity"])
     g = pd.to_numeric(df["edema_severity"], errors="coerce")
     bad = ~g.isin([0, 1, 2, 3])
-    for i in np.flatnonzero(bad.to_numpy()):
-        handle_bad(DataError(f"{path}:{i + 2}", f"edema_severity {df['edema_severity'].iat[i]!r} is not 0, 1, 2 or 3"),
-                   strict, skipped)
-    df = df[~bad].copy()
-    df["edema_severity"] = g[~bad].astype(np.int64)
-    return df.reset_index(drop=True)
+    df = drop_bad_rows(df, bad.to_numpy(), path,
+                       lambda i, d=df: f"edema_severity {d['edema_severity'].iat[i]!r} is not 0, 1, 2 or 3", strict, skipped)
+    df = df.assign(edema_severity=g[~bad].astype(np.int64))
+    key = "dicom_id" if "dicom_id" in df else "study_id"  # consensus grades images, the others studies
+    return drop_duplicate_keys(df, key, path, strict, skipped).reset_index(drop=True)
 
 
 def edema_roots(
@@ -58,12 +55,12 @@ def edema_roots(
     """The (edema label folder, MIMIC-CXR-JPG folder)."""
     root = Path(root)
     if not (root / EDEMA_FILES["regex"]).is_file():
-        for sub in ("edema", "mimic-cxr-pe-severity"):
+        for sub in (COHORT_FOLDERS["edema"], "mimic-cxr-pe-severity"):
             if (root / sub / EDEMA_FILES["regex"]).is_file():
                 root = root / sub
                 break
     if cxr_root is None:
-        cands = [root.parent / "mimic-cxr-jpg", root / "mimic-cxr-jpg"]
+        cands = [root.parent / COHORT_FOLDERS["mimic-cxr"], root / COHORT_FOLDERS["mimic-cxr"]]
         cxr_root = next((c for c in cands if c.is_dir()), None)
         if cxr_root is None:
             raise DataError(cands[0], "MIMIC-CXR-JPG folder not found (pass cxr_root)")
@@ -120,7 +117,7 @@ def build_edema_index(
 
 # %% ../../nbs/24_data.edema.ipynb #54dbe215
 class EdemaDataset(LenientDataset, Dataset):
-    """Edema-severity images of one split as {xray, label (grade 0-3), text, id}."""
+    """Edema-severity images of one split as {xray, labels (grade 0-3, int64), text, id, index, subject_id, study_id}."""
 
     noun = "images"
 
@@ -145,9 +142,10 @@ class EdemaDataset(LenientDataset, Dataset):
         x = load_cxr(self.root / self.index.at[j, "path"], self.cfg, strict=True, augment=self.augment,
                      rng=np.random.default_rng([self.seed, self.epoch, j]))
         rp = self.index.at[j, "report_path"]
-        t = read_mimic_cxr_report(rp, strict=False) if (self.text and rp) else ""
-        return {"xray": torch.from_numpy(x), "label": torch.tensor(int(self.index.at[j, "edema_severity"])),
-                "text": t, "id": str(self.index.at[j, "dicom_id"])}
+        t = read_mimic_cxr_report(rp, strict=True) if (self.text and rp) else ""  # a bad report is a data error
+        r = self.index.loc[j]
+        return {"xray": torch.from_numpy(x), "labels": torch.tensor(int(r["edema_severity"])), "text": t,
+                "id": str(r["dicom_id"]), "index": j, "subject_id": int(r["subject_id"]), "study_id": int(r["study_id"])}
 
     def _source(self, j: int) -> str:
         return str(self.root / self.index.at[j, "path"])

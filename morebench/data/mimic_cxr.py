@@ -14,58 +14,38 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from .base import (check_option, drop_bad_rows, drop_duplicate_keys, find_table, positive_labels,
+                                  read_table, require_columns, select_split, summarize_index)
 from .cxr import CXRAugment, CXRPreprocessConfig, load_cxr, read_cxr
-from .ptbxl import summarize_index
-from .text import label_fallback_note, read_mimic_cxr_report
-from ..utils import LenientDataset, DataError, Unreadable, handle_bad
+from .text import read_mimic_cxr_report
+from ..formats import (CHEXPERT_LABELS, COMPETITION_LABELS, MIMIC_CXR_LABEL_CSV, MIMIC_CXR_META_CSV,
+                               MIMIC_CXR_REPORTS, MIMIC_CXR_SPLIT_CSV, PAPER_13, PAPER_LABELS, SPLIT_ALIASES,
+                               mimic_cxr_image_relpath, mimic_cxr_report_relpath)
+from ..utils import DataError, LenientDataset, Unreadable, handle_bad
 
 # %% auto #0
-__all__ = ['CHEXPERT_LABELS', 'PAPER_LABELS', 'PAPER_13', 'COMPETITION_LABELS', 'CHEXPERT_POLICY', 'FRONTAL_VIEWS', 'SPLITS',
-           'SPLIT_NAMES', 'META_CSV', 'SPLIT_CSV', 'LABEL_CSV', 'TASKS', 'find_table', 'read_label_csv',
-           'apply_uncertainty', 'drop_uncertain', 'image_relpath', 'report_relpath', 'write_tiny_mimic_cxr',
-           'study_datetime', 'default_reports_root', 'build_mimic_cxr_index', 'collate_cxr', 'MIMICCXRDataset',
-           'summarize']
+__all__ = ['CHEXPERT_POLICY', 'FRONTAL_VIEWS', 'TASKS', 'CHECKS', 'read_label_csv', 'apply_uncertainty', 'drop_uncertain',
+           'study_datetime', 'default_reports_root', 'build_mimic_cxr_index', 'MIMICCXRDataset', 'summarize']
 
 # %% ../../nbs/21_data.mimic_cxr.ipynb #681ca0e7
-CHEXPERT_LABELS = (  # the 14 observations, in the column order of mimic-cxr-2.0.0-chexpert.csv
-    "Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Enlarged Cardiomediastinum", "Fracture",
-    "Lung Lesion", "Lung Opacity", "No Finding", "Pleural Effusion", "Pleural Other", "Pneumonia", "Pneumothorax",
-    "Support Devices",
-)
-PAPER_LABELS = ("Atelectasis", "Cardiomegaly", "Edema", "Pleural Effusion")  # MoRE's 4-label X-ray table (PAPER_SPEC 2.2)
-PAPER_13 = tuple(c for c in CHEXPERT_LABELS if c != "Support Devices")  # the 13 labels MoRE carries (and checks for −1)
-COMPETITION_LABELS = ("Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Pleural Effusion")  # CheXpert's 5
 CHEXPERT_POLICY = {  # the CheXpert paper's best per-label uncertainty mapping (Irvin et al., AAAI 2019)
     "Atelectasis": "ones", "Edema": "ones", "Pleural Effusion": "ones", "Cardiomegaly": "zeros", "Consolidation": "zeros",
 }
 FRONTAL_VIEWS = ("PA", "AP")  # MoRE's views
-SPLITS = ("train", "val", "test")
-SPLIT_NAMES = {"train": "train", "validate": "val", "valid": "val", "val": "val", "test": "test"}
-META_CSV, SPLIT_CSV, LABEL_CSV = ("mimic-cxr-2.0.0-metadata.csv", "mimic-cxr-2.0.0-split.csv",
-                                  "mimic-cxr-2.0.0-chexpert.csv")
 
 # %% ../../nbs/21_data.mimic_cxr.ipynb #ace6d70f
-def find_table(
-    root: str | os.PathLike,  # dataset folder
-    name: str,  # file name, e.g. 'mimic-cxr-2.0.0-metadata.csv'
-) -> Path:
-    """`root/name` or `root/name.gz`, whichever exists (DataError naming `root/name` if neither)."""
-    p = Path(root) / name
-    for cand in (p, p.with_name(p.name + ".gz")):
-        if cand.is_file():
-            return cand
-    raise DataError(p, "table not found (is --root the right folder?)")
-
-
 def read_label_csv(
     path: str | os.PathLike,  # CSV with label columns
     label_names: Sequence[str],  # the label columns to check (missing columns are an error)
     strict: bool = True,  # raise on a bad value (else drop the row and record it)
     skipped: list | None = None,  # lenient mode appends `Unreadable` entries here
 ) -> pd.DataFrame:
-    """Read a label CSV; label columns become float (1, 0, −1, NaN=blank); other values are an error."""
+    """Read a label CSV; label columns become float (1, 0, −1, NaN=blank); other values are an error.
+
+    Rows with a bad value are dropped (and listed, or raised under strict); `df.attrs["dropped"]` lists them (as dicts), so a
+    caller can drop what they labelled too (one policy for MIMIC-CXR and CheXpert)."""
     path = Path(path)
-    df = pd.read_csv(path, low_memory=False, dtype={c: str for c in label_names})  # keep values as written
+    df = read_table(path, low_memory=False, dtype={c: str for c in label_names})  # keep values as written
     missing = [c for c in label_names if c not in df.columns]
     if missing:
         raise DataError(path, f"missing label columns {missing}")
@@ -80,7 +60,9 @@ def read_label_csv(
                            strict, skipped)
         bad_rows |= bad.to_numpy()
         df[c] = v.where(~blank).astype(np.float32)
-    return df[~bad_rows].reset_index(drop=True)
+    out = df[~bad_rows].reset_index(drop=True)
+    out.attrs["dropped"] = df[bad_rows].to_dict("records")
+    return out
 
 # %% ../../nbs/21_data.mimic_cxr.ipynb #769581af
 def apply_uncertainty(
@@ -123,63 +105,14 @@ def drop_uncertain(
     unc = (index[list(label_names)] == -1).any(axis=1)
     return index[~unc].reset_index(drop=True)
 
-# %% ../../nbs/21_data.mimic_cxr.ipynb #c606ea21
-def image_relpath(subject_id: int, study_id: int, dicom_id: str) -> str:
-    """`files/p1X/pXXXXXXXX/sYYYYYYYY/<dicom_id>.jpg` (MIMIC-CXR-JPG layout)."""
-    s = str(int(subject_id))
-    return f"files/p{s[:2]}/p{s}/s{int(study_id)}/{dicom_id}.jpg"
-
-
-def report_relpath(subject_id: int, study_id: int) -> str:
-    """`files/p1X/pXXXXXXXX/sYYYYYYYY.txt` under the reports folder (MIMIC-CXR layout)."""
-    s = str(int(subject_id))
-    return f"files/p{s[:2]}/p{s}/s{int(study_id)}.txt"
-
-
-def write_tiny_mimic_cxr(root: str | os.PathLike) -> Path:
-    """Write a tiny hand-made SYNTHETIC MIMIC-CXR-JPG folder (3 subjects, 5 noise images) for tests; returns root."""
-    from PIL import Image
-
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    rows = [  # dicom_id, subject, study, view, date, time, split
-        ("d1", 10000001, 50000001, "PA", 21500101, 93000.0, "train"),
-        ("d2", 10000001, 50000001, "LATERAL", 21500101, 93100.0, "train"),
-        ("d3", 10000001, 50000002, "AP", 21500301, 120000.5, "train"),
-        ("d4", 11000002, 50000003, "AP", 21600505, 10101.0, "validate"),
-        ("d5", 12000003, 50000004, "PA", 21700707, 235959.0, "test"),
-    ]
-    meta = pd.DataFrame(rows, columns=["dicom_id", "subject_id", "study_id", "ViewPosition", "StudyDate", "StudyTime",
-                                       "split"])
-    meta.drop(columns="split").to_csv(root / META_CSV, index=False)
-    meta[["dicom_id", "study_id", "subject_id", "split"]].to_csv(root / SPLIT_CSV, index=False)
-    lab = pd.DataFrame({"subject_id": [10000001, 10000001, 11000002, 12000003],
-                        "study_id": [50000001, 50000002, 50000003, 50000004]})
-    for c in CHEXPERT_LABELS:
-        lab[c] = np.nan
-    lab.loc[0, ["Cardiomegaly", "Edema"]] = [1.0, -1.0]
-    lab.loc[1, ["Cardiomegaly", "Pleural Effusion"]] = [1.0, 1.0]
-    lab.loc[2, "No Finding"] = 1.0
-    lab.loc[3, ["Atelectasis", "Edema"]] = [1.0, 0.0]
-    lab.to_csv(root / LABEL_CSV, index=False)
-    rng = np.random.default_rng(0)
-    for r in meta.itertuples():
-        p = root / image_relpath(r.subject_id, r.study_id, r.dicom_id)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 255, (64, 48), dtype=np.uint8)).save(p)
-        rp = root / "mimic-cxr-reports" / report_relpath(r.subject_id, r.study_id)
-        rp.parent.mkdir(parents=True, exist_ok=True)
-        rp.write_text(f"FINAL REPORT\n FINDINGS: Study {r.study_id}. Heart size noted.\n IMPRESSION: No acute change.\n")
-    (root / "README.md").write_text("# SYNTHETIC test layout (noise images), not MIMIC-CXR data\n")
-    return root
-
 # %% ../../nbs/21_data.mimic_cxr.ipynb #b0298429
 def study_datetime(
     date: pd.Series,  # StudyDate as YYYYMMDD (int or str)
     time: pd.Series | None = None,  # StudyTime as HHMMSS(.fff) (float or str); None = midnight
 ) -> pd.Series:
     """Timestamps from MIMIC's StudyDate / StudyTime columns (NaT where unparseable)."""
-    d = pd.to_datetime(date.astype("Int64").astype(str), format="%Y%m%d", errors="coerce")
+    d = pd.to_datetime(date.astype(str).str.strip().str.replace(r"\.0$", "", regex=True), format="%Y%m%d",
+                       errors="coerce")
     if time is None:
         return d
     t = pd.to_numeric(time, errors="coerce").fillna(0.0)
@@ -190,7 +123,7 @@ def study_datetime(
 def default_reports_root(root: str | os.PathLike) -> Path | None:
     """The reports folder: `root/mimic-cxr-reports` or `root/../mimic-cxr-reports` (None if neither)."""
     root = Path(root)
-    for cand in (root / "mimic-cxr-reports", root.parent / "mimic-cxr-reports"):
+    for cand in (root / MIMIC_CXR_REPORTS, root.parent / MIMIC_CXR_REPORTS):
         if cand.is_dir():
             return cand
     return None
@@ -206,34 +139,38 @@ def build_mimic_cxr_index(
     """One row per image: ids, view, study_datetime, split (train/val/test), path, report_path, 14 raw labels."""
     root = Path(root)
     skipped: list[Unreadable] = []
-    meta_p, split_p, lab_p = find_table(root, META_CSV), find_table(root, SPLIT_CSV), find_table(root, LABEL_CSV)
-    meta = pd.read_csv(meta_p)
-    need = {"dicom_id", "subject_id", "study_id", "ViewPosition", "StudyDate"}
-    if need - set(meta.columns):
-        raise DataError(meta_p, f"missing columns {sorted(need - set(meta.columns))}")
-    split = pd.read_csv(split_p)
-    if {"dicom_id", "split"} - set(split.columns):
-        raise DataError(split_p, "missing columns: needs dicom_id and split")
-    bad_split = ~split["split"].isin(list(SPLIT_NAMES))
-    for i in np.flatnonzero(bad_split.to_numpy()):
-        handle_bad(DataError(f"{split_p}:{i + 2}", f"unknown split {split['split'].iat[i]!r}"), strict, skipped)
-    split = split[~bad_split]
+    meta_p, split_p, lab_p = (find_table(root, MIMIC_CXR_META_CSV), find_table(root, MIMIC_CXR_SPLIT_CSV),
+                              find_table(root, MIMIC_CXR_LABEL_CSV))
+    meta = read_table(meta_p)
+    require_columns(meta, meta_p, ["dicom_id", "subject_id", "study_id", "ViewPosition", "StudyDate"])
+    meta = drop_duplicate_keys(meta, "dicom_id", meta_p, strict, skipped)
+    meta = meta.assign(study_datetime=study_datetime(meta["StudyDate"], meta["StudyTime"] if "StudyTime" in meta else None))
+    meta = drop_bad_rows(meta, meta["study_datetime"].isna().to_numpy(), meta_p,
+                         lambda i, m=meta: f"StudyDate {m['StudyDate'].iat[i]!r} is not a YYYYMMDD date", strict, skipped)
+    split = read_table(split_p)
+    require_columns(split, split_p, ["dicom_id", "split"])
+    split = drop_bad_rows(split, ~split["split"].isin(list(SPLIT_ALIASES)).to_numpy(), split_p,
+                          lambda i, t=split: f"unknown split {t['split'].iat[i]!r}", strict, skipped)
+    split = drop_duplicate_keys(split, "dicom_id", split_p, strict, skipped)
     labels = read_label_csv(lab_p, CHEXPERT_LABELS, strict, skipped)
+    require_columns(labels, lab_p, ["subject_id", "study_id"])
+    labels = drop_duplicate_keys(labels, ["subject_id", "study_id"], lab_p, strict, skipped)
+    dropped = labels.attrs["dropped"]  # studies whose label row had a bad value: their images go too (no silent 0s)
+    bad_studies = {(d["subject_id"], d["study_id"]) for d in dropped}
     df = meta.copy()
     df["view"] = df["ViewPosition"].fillna("").astype(str)
     if views is not None:
         df = df[df["view"].isin(list(views))]
+    df = df[[(s, t) not in bad_studies for s, t in zip(df["subject_id"], df["study_id"])]]
     df = df.merge(split[["dicom_id", "split"]], on="dicom_id", how="left")
     for i in np.flatnonzero(df["split"].isna().to_numpy()):
         handle_bad(DataError(meta_p, f"image {df['dicom_id'].iat[i]} has no row in {split_p.name}"), strict, skipped)
     df = df[df["split"].notna()]
-    df["split"] = df["split"].map(SPLIT_NAMES)
-    df["study_datetime"] = study_datetime(df["StudyDate"], df["StudyTime"] if "StudyTime" in df else None)
-    df = df.merge(labels[["subject_id", "study_id", *CHEXPERT_LABELS]].drop_duplicates(["subject_id", "study_id"]),
-                  on=["subject_id", "study_id"], how="left")
-    df["path"] = [image_relpath(s, t, d) for s, t, d in zip(df["subject_id"], df["study_id"], df["dicom_id"])]
+    df["split"] = df["split"].map(SPLIT_ALIASES)
+    df = df.merge(labels[["subject_id", "study_id", *CHEXPERT_LABELS]], on=["subject_id", "study_id"], how="left")
+    df["path"] = [mimic_cxr_image_relpath(s, t, d) for s, t, d in zip(df["subject_id"], df["study_id"], df["dicom_id"])]
     rroot = Path(reports_root) if reports_root is not None else default_reports_root(root)
-    df["report_path"] = [str(rroot / report_relpath(s, t)) if rroot else "" for s, t in
+    df["report_path"] = [str(rroot / mimic_cxr_report_relpath(s, t)) if rroot else "" for s, t in
                          zip(df["subject_id"], df["study_id"])]
     if check_files:
         ok = np.ones(len(df), dtype=bool)
@@ -254,7 +191,7 @@ def build_mimic_cxr_index(
                 continue
             seen.add(sid)
             if not rp:
-                handle_bad(DataError(root / "mimic-cxr-reports", "reports folder not found"), strict, skipped)
+                handle_bad(DataError(root / MIMIC_CXR_REPORTS, "reports folder not found"), strict, skipped)
                 break
             if not Path(rp).is_file():
                 handle_bad(DataError(rp, f"report of study {sid} not found"), strict, skipped)
@@ -263,14 +200,8 @@ def build_mimic_cxr_index(
     return df[cols].reset_index(drop=True), skipped
 
 # %% ../../nbs/21_data.mimic_cxr.ipynb #bc6b34bb
-def collate_cxr(batch: Sequence[dict]) -> dict:
-    """Stack tensors on a new first dim; other values become lists."""
-    return {k: torch.stack([b[k] for b in batch]) if isinstance(batch[0][k], torch.Tensor) else [b[k] for b in batch]
-            for k in batch[0]}
-
-
 class MIMICCXRDataset(LenientDataset, Dataset):
-    """MIMIC-CXR-JPG images of one split as {xray, label, mask, text, id}."""
+    """MIMIC-CXR-JPG images of one split as {xray, labels (CheXpert values), targets, target_mask, text, id, ...}."""
 
     noun = "images"
 
@@ -286,7 +217,7 @@ class MIMICCXRDataset(LenientDataset, Dataset):
         augment: CXRAugment | None = None,  # training augmentation (on the uint8 CLAHE image)
         seed: int = 0,  # augmentation seed
         strict: bool = False,  # raise on a bad record instead of skipping it
-        text: bool = True,  # read the report as `text` ('' when False)
+        text: bool = True,  # read the report as `text` ('' when False; a bad report is a data error)
         index: pd.DataFrame | None = None,  # a prebuilt index (skips indexing)
         check_files: bool = True,  # check files when indexing
     ):
@@ -295,33 +226,30 @@ class MIMICCXRDataset(LenientDataset, Dataset):
         self.unreadable: list[Unreadable] = []
         if index is None:
             index, self.unreadable = build_mimic_cxr_index(root, views, strict, check_files)
-        if split is not None:
-            if split not in SPLITS:
-                raise ValueError(f"split must be one of {SPLITS} or None, got {split!r}")
-            index = index[index["split"] == split]
+        index = select_split(index, split)
         if drop_uncertain_images:
             index = drop_uncertain(index)
         self.index = index.reset_index(drop=True)
         self.label_names = list(label_names)
-        self.y, self.mask = apply_uncertainty(self.index[self.label_names].to_numpy(np.float32), self.label_names,
-                                              policy)
+        self.labels = self.index[self.label_names].to_numpy(np.float32)  # CheXpert values, NaN = blank
+        self.y, self.mask = apply_uncertainty(self.labels, self.label_names, policy)
         self._init_lenient(strict)
 
     def __len__(self) -> int:
         return len(self.index)
 
     def _text(self, j: int) -> str:
-        if not self.text:
-            return ""
         rp = self.index.at[j, "report_path"]
-        t = read_mimic_cxr_report(rp, strict=False) if rp else ""
-        return t or label_fallback_note(self.index.loc[j, list(PAPER_13)].to_dict())
+        return read_mimic_cxr_report(rp, strict=True) if self.text and rp else ""  # DataError -> Skipped / raised
 
     def _item(self, j: int) -> dict:
         rng = np.random.default_rng([self.seed, self.epoch, j])
         x = load_cxr(self.root / self.index.at[j, "path"], self.cfg, strict=True, augment=self.augment, rng=rng)
-        return {"xray": torch.from_numpy(x), "label": torch.from_numpy(self.y[j]),
-                "mask": torch.from_numpy(self.mask[j]), "text": self._text(j), "id": str(self.index.at[j, "dicom_id"])}
+        r = self.index.loc[j]
+        return {"xray": torch.from_numpy(x), "labels": torch.from_numpy(self.labels[j]),
+                "targets": torch.from_numpy(self.y[j]), "target_mask": torch.from_numpy(self.mask[j]),
+                "text": self._text(j), "id": str(r["dicom_id"]), "index": j, "subject_id": int(r["subject_id"]),
+                "study_id": int(r["study_id"])}
 
     def _source(self, j: int) -> str:
         return str(self.root / self.index.at[j, "path"])
@@ -329,6 +257,7 @@ class MIMICCXRDataset(LenientDataset, Dataset):
 
 # %% ../../nbs/21_data.mimic_cxr.ipynb #3efb33e1
 TASKS = {"all": CHEXPERT_LABELS, "paper4": PAPER_LABELS, "competition5": COMPETITION_LABELS}
+CHECKS = ("header", "image", "none")  # what `summarize` can check: files exist and are non-empty, decode, nothing
 
 
 def summarize(
@@ -342,8 +271,7 @@ def summarize(
     task = task or "all"
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; known: {sorted(TASKS)}")
-    if check not in ("image", "header", "none"):
-        raise ValueError(f"check must be 'image', 'header' or 'none', got {check!r}")
+    check_option(check, CHECKS)
     index, skipped = build_mimic_cxr_index(root, views, strict, check_files=check != "none")
     if check == "image":
         ok = [read_cxr(Path(root) / p, strict=strict, skipped=skipped) is not None for p in index["path"]]
@@ -352,7 +280,7 @@ def summarize(
         index = drop_uncertain(index)
     names = TASKS[task]
     vals = index[list(names)]
-    index = index.assign(labels=[[n for n, v in zip(names, row) if v == 1] for row in vals.itertuples(index=False)])
+    index = index.assign(labels=positive_labels(index, names))
     unc = {n: int((vals[n] == -1).sum()) for n in names}
     return summarize_index("mimic-cxr", task, index, names, skipped, check=check, uncertain=unc,
                            subjects=int(index["subject_id"].nunique()), studies=int(index["study_id"].nunique()),

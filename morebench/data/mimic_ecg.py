@@ -13,12 +13,14 @@ from typing import Callable
 import pandas as pd
 
 from .ecg import ECGPreprocessConfig
-from .ptbxl import ECGIndexDataset, read_check, readable_records, summarize_index
+from .base import (ECGIndexDataset, check_option, drop_bad_rows, drop_duplicate_keys, read_check,
+                                  read_table, readable_records, require_columns, summarize_index)
+from ..formats import MACHINE_MEASUREMENTS_CSV, RECORD_LIST_CSV
 from .text import cardiology_report
 from ..utils import DataError, Unreadable
 
 # %% auto #0
-__all__ = ['build_mimic_ecg_index', 'MIMICECGDataset', 'summarize']
+__all__ = ['CHECKS', 'build_mimic_ecg_index', 'MIMICECGDataset', 'summarize']
 
 # %% ../../nbs/15_data.mimic_ecg.ipynb #a4723854
 def build_mimic_ecg_index(
@@ -29,29 +31,32 @@ def build_mimic_ecg_index(
 ) -> tuple[pd.DataFrame, list[Unreadable]]:
     """Index of MIMIC-IV-ECG: DataFrame[subject_id, study_id, ecg_time, path, report] and the unreadable records."""
     root = Path(root)
-    for name in ("record_list.csv", "machine_measurements.csv"):
-        if not (root / name).is_file():
-            raise DataError(root / name, "MIMIC-IV-ECG table not found (is --root the MIMIC-IV-ECG folder?)")
-    rec = pd.read_csv(root / "record_list.csv")
-    missing = {"subject_id", "study_id", "ecg_time", "path"} - set(rec.columns)
-    if missing:
-        raise DataError(root / "record_list.csv", f"missing columns {sorted(missing)}")
-    mm = pd.read_csv(root / "machine_measurements.csv", low_memory=False)
+    rec_p, mm_p = root / RECORD_LIST_CSV, root / MACHINE_MEASUREMENTS_CSV
+    for p in (rec_p, mm_p):
+        if not p.is_file():
+            raise DataError(p, "MIMIC-IV-ECG table not found (is --root the MIMIC-IV-ECG folder?)")
+    skipped: list[Unreadable] = []
+    rec = read_table(rec_p)
+    require_columns(rec, rec_p, ["subject_id", "study_id", "ecg_time", "path"])
+    t = pd.to_datetime(rec["ecg_time"], errors="coerce", format="mixed")
+    rec = drop_bad_rows(rec.assign(ecg_time=t), t.isna().to_numpy(), rec_p,
+                        lambda i, raw=rec["ecg_time"]: f"ecg_time {raw.iat[i]!r} is not a date-time", strict, skipped)
+    rec = drop_duplicate_keys(rec, "study_id", rec_p, strict, skipped)
+    mm = read_table(mm_p, low_memory=False)
+    require_columns(mm, mm_p, ["subject_id", "study_id"])
     rep_cols = [c for c in mm.columns if c.startswith("report_")]
-    mm = mm[["subject_id", "study_id", *rep_cols]].drop_duplicates(["subject_id", "study_id"])
+    mm = drop_duplicate_keys(mm[["subject_id", "study_id", *rep_cols]], "study_id", mm_p, strict, skipped)
     df = rec.merge(mm, on=["subject_id", "study_id"], how="left")
     df["report"] = [cardiology_report(r, n_reports=n_reports) for r in df[rep_cols].to_dict("records")]
-    df["ecg_time"] = pd.to_datetime(df["ecg_time"])
     df["path"] = df["path"].astype(str).str.replace(r"\.(hea|dat)$", "", regex=True)
-    skipped: list[Unreadable] = []
     if check_files:
-        df = df[readable_records(root, df["path"], "record_list.csv", strict, skipped)]
+        df = df[readable_records(root, df["path"], RECORD_LIST_CSV, strict, skipped)]
     index = df[["subject_id", "study_id", "ecg_time", "path", "report", *rep_cols]].reset_index(drop=True)
     return index, skipped
 
 # %% ../../nbs/15_data.mimic_ecg.ipynb #c541f273
 class MIMICECGDataset(ECGIndexDataset):
-    """MIMIC-IV-ECG records as {ecg [12, T], label (empty), text=machine report, id=study_id}."""
+    """MIMIC-IV-ECG records as {ecg [12, T], labels (empty), text=machine report, id=study_id, subject_id, study_id}."""
 
     def __init__(
         self,
@@ -69,9 +74,12 @@ class MIMICECGDataset(ECGIndexDataset):
         if index is None:
             index, self.unreadable = build_mimic_ecg_index(root, n_reports, strict, check_files)
         super().__init__(root, index, (), cfg, augment, seed, strict, id_col="study_id", text_col="report",
-                         text_fn=text_fn)
+                         text_fn=text_fn, subject_col="subject_id", study_col="study_id")
 
 # %% ../../nbs/15_data.mimic_ecg.ipynb #170f0d8e
+CHECKS = ("header", "signal", "none")  # what `summarize` can check
+
+
 def summarize(
     root: str | os.PathLike,  # MIMIC-IV-ECG folder
     task: str | None = None,  # unused: MIMIC-IV-ECG has no label task (None or "statements")
@@ -83,8 +91,7 @@ def summarize(
     """Record counts of a MIMIC-IV-ECG folder (all under train), frequent machine statements, unreadable records."""
     if task not in (None, "statements"):
         raise ValueError(f"MIMIC-IV-ECG has no label task {task!r} (use no --task)")
-    if check not in ("signal", "header", "none"):
-        raise ValueError(f"check must be 'signal', 'header' or 'none', got {check!r}")
+    check_option(check, CHECKS)
     index, skipped = build_mimic_ecg_index(root, n_reports, strict, check_files=check != "none")
     if check == "signal":
         index = read_check(Path(root), index, strict, skipped)

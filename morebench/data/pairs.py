@@ -16,9 +16,10 @@ from torch.utils.data import Dataset
 
 from .cxr import CXRAugment, CXRPreprocessConfig, load_cxr, normalize_cxr
 from .ecg import ECGPreprocessConfig, load_ecg
-from .mimic_cxr import CHEXPERT_LABELS, PAPER_13, SPLITS, build_mimic_cxr_index, collate_cxr
+from .mimic_cxr import build_mimic_cxr_index
+from ..formats import CHEXPERT_LABELS, COHORT_FOLDERS, PAPER_13, SPLITS
 from .mimic_ecg import build_mimic_ecg_index
-from .ptbxl import summarize_index
+from .base import collate, positive_labels, summarize_index
 from .text import combined_note, read_mimic_cxr_report
 from ..utils import LenientDataset, DataError, Unreadable
 
@@ -117,8 +118,8 @@ def cohort_roots(
     if cxr_root is None or ecg_root is None:
         if root is None:
             raise ValueError("give root (with mimic-cxr-jpg/ and mimic-iv-ecg/) or both cxr_root and ecg_root")
-        cxr_root = cxr_root if cxr_root is not None else Path(root) / "mimic-cxr-jpg"
-        ecg_root = ecg_root if ecg_root is not None else Path(root) / "mimic-iv-ecg"
+        cxr_root = cxr_root if cxr_root is not None else Path(root) / COHORT_FOLDERS["mimic-cxr"]
+        ecg_root = ecg_root if ecg_root is not None else Path(root) / COHORT_FOLDERS["mimic-ecg"]
     for p in (cxr_root, ecg_root):
         if not Path(p).is_dir():
             raise DataError(p, "folder not found (a cohort root holds mimic-cxr-jpg/ and mimic-iv-ecg/)")
@@ -148,12 +149,11 @@ def build_pair_index(
         texts = {}
         for sid, rp in zip(pairs["study_id"], pairs["report_path"]):
             if sid not in texts:
-                texts[sid] = read_mimic_cxr_report(rp, strict=False) if rp else ""
+                texts[sid] = read_mimic_cxr_report(rp, strict=strict, skipped=skipped) if rp else ""
         lab = pairs[list(PAPER_13)].to_dict("records")
         xn, en = zip(*[combined_note(texts[s], t, lb) for s, t, lb in
                        zip(pairs["study_id"], pairs["ecg_report"], lab)]) if len(pairs) else ((), ())
         pairs["xray_note"], pairs["ecg_note"] = list(xn), list(en)
-    pairs[list(CHEXPERT_LABELS)] = pairs[list(CHEXPERT_LABELS)].fillna(0.0)
     info.update(cxr_root=str(cxr_root), ecg_root=str(ecg_root), images_indexed=int(len(cxr)),
                 ecgs_indexed=int(len(ecg)))
     return pairs, info, skipped
@@ -175,7 +175,7 @@ class PairedDataset(LenientDataset, Dataset):
         ecg_augment: Callable | None = None,  # ECG augmentation, aug(x, rng) -> x
         seed: int = 0,  # augmentation seed
         strict: bool = False,  # raise on a bad pair instead of skipping it
-        label_names: Sequence[str] = CHEXPERT_LABELS,  # label columns returned as `labels`
+        label_names: Sequence[str] = CHEXPERT_LABELS,  # label columns returned as `labels` (CheXpert values, NaN blank)
         xray_cache=None,  # optional cache with .get(path) -> uint8 [H, W] (resized + CLAHE)
         ecg_cache=None,  # optional cache with .get(path) -> [12, T] (preprocessed)
     ):
@@ -183,7 +183,7 @@ class PairedDataset(LenientDataset, Dataset):
         self.cxr_root, self.ecg_root = Path(cxr_root), Path(ecg_root)
         self.cxr_cfg, self.ecg_cfg = cxr_cfg or CXRPreprocessConfig(), ecg_cfg
         self.cxr_augment, self.ecg_augment, self.seed, self.strict = cxr_augment, ecg_augment, seed, strict
-        self.y = self.pairs[list(label_names)].fillna(0).to_numpy(np.float32)
+        self.y = self.pairs[list(label_names)].to_numpy(np.float32)  # the CheXpert convention of morebench.formats
         self.xray_cache, self.ecg_cache = xray_cache, ecg_cache
         self._init_lenient(strict)
 
@@ -214,13 +214,15 @@ class PairedDataset(LenientDataset, Dataset):
         en = p.at[j, "ecg_note"] if "ecg_note" in p else ""
         return {"xray": torch.from_numpy(self._xray(j)), "ecg": torch.from_numpy(self._ecg(j)), "xray_note": xn,
                 "ecg_note": en, "labels": torch.from_numpy(self.y[j]),
-                "id": f"{p.at[j, 'dicom_id']}|{p.at[j, 'ecg_study_id']}"}
+                "id": f"{p.at[j, 'dicom_id']}|{p.at[j, 'ecg_study_id']}", "index": j,
+                "subject_id": int(p.at[j, "subject_id"]), "study_id": int(p.at[j, "study_id"]),
+                "ecg_study_id": int(p.at[j, "ecg_study_id"])}
 
     def _source(self, j: int) -> str:
         return f"{self.pairs.at[j, 'path']}|{self.pairs.at[j, 'ecg_path']}"
 
 
-collate_pairs = collate_cxr  # tensors stacked, notes and ids as lists
+collate_pairs = collate  # the one collate (kept under its old name for callers of the pairs module)
 
 # %% ../../nbs/22_data.pairs.ipynb #f4b50870
 def summarize(
@@ -237,8 +239,7 @@ def summarize(
     """Pair counts per split and label, unique images/ECGs/subjects per split, and the unreadable records."""
     pairs, info, skipped = build_pair_index(root, cxr_root, ecg_root, window_days, mode, day_rule, split_rule,
                                             strict, notes=False)
-    pairs = pairs.assign(labels=[[n for n, v in zip(CHEXPERT_LABELS, r) if v == 1]
-                                 for r in pairs[list(CHEXPERT_LABELS)].itertuples(index=False)])
+    pairs = pairs.assign(labels=positive_labels(pairs, CHEXPERT_LABELS))
     two = int((pairs.groupby("subject_id")["split"].nunique() > 1).sum()) if len(pairs) else 0
     return summarize_index("mimic-pairs", task, pairs, CHEXPERT_LABELS, skipped, **split_counts(pairs),
                            subjects_in_two_splits=two, **info)

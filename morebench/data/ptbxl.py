@@ -6,40 +6,30 @@
 from __future__ import annotations
 
 import ast
-import math
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
-import wfdb
-from torch.utils.data import Dataset
 
-from .ecg import ECGPreprocessConfig, load_ecg, read_ecg
-from ..utils import LenientDataset, DataError, Unreadable, handle_bad
+from .base import (ECGIndexDataset, check_option, drop_bad_rows, drop_duplicate_keys, read_check,
+                                  read_table, readable_records, require_columns, select_split, summarize_index)
+from .ecg import ECGPreprocessConfig
+from ..formats import PTBXL_DATABASE_CSV, PTBXL_FOLDS, SCP_STATEMENTS_CSV, ptbxl_fold_split
+from ..utils import DataError, Unreadable
+
 
 # %% auto #0
-__all__ = ['TASKS', 'TASK_ALIASES', 'SUPERCLASS_PRIORITY', 'SPLITS', 'fold_to_split', 'canonical_task', 'parse_scp_codes',
-           'task_label_map', 'statement_labels', 'check_record', 'readable_records', 'read_ptbxl_tables',
-           'build_ptbxl_index', 'multi_hot', 'ECGIndexDataset', 'collate_ecg', 'PTBXLDataset', 'summarize_index',
-           'read_check', 'summarize']
+__all__ = ['TASKS', 'TASK_ALIASES', 'SUPERCLASS_PRIORITY', 'CHECKS', 'canonical_task', 'parse_scp_codes', 'task_label_map',
+           'statement_labels', 'read_ptbxl_tables', 'build_ptbxl_index', 'PTBXLDataset', 'summarize']
 
 # %% ../../nbs/14_data.ptbxl.ipynb #91a0ea95
 TASKS = ("superclass", "subclass", "diagnostic", "form", "rhythm", "all", "superclass_single")
 TASK_ALIASES = {"superdiagnostic": "superclass", "subdiagnostic": "subclass"}  # Strodthoff et al.'s names
 SUPERCLASS_PRIORITY = ("NORM", "STTC", "MI", "HYP", "CD")  # MoRE zero-shot single-label priority (PAPER_SPEC 2.5)
-SPLITS = ("train", "val", "test")
-
-
-def fold_to_split(fold: int) -> str:
-    """Official PTB-XL split of a `strat_fold`: 1-8 train, 9 val, 10 test."""
-    fold = int(fold)
-    if not 1 <= fold <= 10:
-        raise ValueError(f"strat_fold must be 1..10, got {fold}")
-    return "train" if fold <= 8 else ("val" if fold == 9 else "test")
+CHECKS = ("signal", "header", "none")  # what `summarize` can check: read every signal, headers + sizes, nothing
 
 
 def canonical_task(task: str | None) -> str:
@@ -92,86 +82,47 @@ def statement_labels(
     lmap = task_label_map(statements, task) if isinstance(statements, pd.DataFrame) else statements
     return sorted({lmap[k] for k in codes if k in lmap})
 
-# %% ../../nbs/14_data.ptbxl.ipynb #a5e9db23
-_BYTES_PER_SAMPLE = {"8": 1, "16": 2, "24": 3, "32": 4, "61": 2, "80": 1, "160": 2, "212": 1.5, "310": 4 / 3,
-                     "311": 4 / 3}
-
-
-def check_record(
-    record: str | os.PathLike,  # WFDB record path, without extension
-    listed_in: str | None = None,  # name of the table that lists the record, for the message
-) -> None:
-    """Raise `DataError` if the record's header is missing/unparsable or a data file is absent or has the wrong size."""
-    record = str(record)
-    if record.endswith(".hea"):
-        record = record[:-4]
-    hea = record + ".hea"
-    if not os.path.isfile(hea):
-        raise DataError(hea, f"listed in {listed_in} but file not found" if listed_in else "header file not found")
-    try:
-        h = wfdb.rdheader(record)
-    except Exception as e:  # wfdb raises assorted types on malformed headers
-        raise DataError(hea, f"cannot parse WFDB header ({type(e).__name__}: {e})") from e
-    if not h.n_sig or not h.sig_len:
-        raise DataError(hea, f"header lists {h.n_sig} signals x {h.sig_len} samples")
-    folder = os.path.dirname(record)
-    per_file: dict[str, list[int]] = {}
-    for i, fname in enumerate(h.file_name):
-        per_file.setdefault(fname, []).append(i)
-    for fname, idx in per_file.items():
-        path = os.path.join(folder, fname)
-        if not os.path.isfile(path):
-            raise DataError(path, f"data file named in {os.path.basename(hea)} not found")
-        fmt = str(h.fmt[idx[0]])
-        if fmt not in _BYTES_PER_SAMPLE:
-            continue  # unusual format: leave it to the full read
-        spf = sum((h.samps_per_frame or [1] * h.n_sig)[i] or 1 for i in idx)
-        offset = int(h.byte_offset[idx[0]] or 0)
-        need = offset + math.ceil(h.sig_len * spf * _BYTES_PER_SAMPLE[fmt])
-        have = os.path.getsize(path)
-        if have < need:
-            raise DataError(path, f"truncated data file: {have} bytes, header needs {need} "
-                                  f"({len(idx)} signals x {h.sig_len} samples, format {fmt})")
-        if have > need + 1:  # formats 212/310 may pad to a whole byte
-            raise DataError(path, f"data file holds {have} bytes but the header lists only {h.sig_len} samples "
-                                  f"of {len(idx)} signals (format {fmt}: {need} bytes)")
-
-
-def readable_records(
-    root: str | os.PathLike,  # dataset root the relative paths start from
-    rels: Iterable[str],  # WFDB record paths relative to `root`, without extension
-    listed_in: str,  # the table that lists them, for the messages
-    strict: bool = False,  # raise on the first bad record instead of skipping it
-    skipped: list | None = None,  # collects `Unreadable(path, reason)` of skipped records (lenient mode)
-) -> np.ndarray:
-    """Boolean mask of the records that pass `check_record`; bad ones raise (strict) or are collected in `skipped`."""
-    ok = []
-    for rel in rels:
-        try:
-            check_record(Path(root) / rel, listed_in)
-            ok.append(True)
-        except DataError as e:
-            handle_bad(e, strict, skipped)
-            ok.append(False)
-    return np.array(ok, dtype=bool)
-
 # %% ../../nbs/14_data.ptbxl.ipynb #408ae407
-def read_ptbxl_tables(root: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """`ptbxl_database.csv` (scp_codes parsed) and `scp_statements.csv` (indexed by statement) of a PTB-XL folder."""
+def _cell(v) -> str:
+    """A table cell for a message: 'blank' or its repr."""
+    return "blank" if pd.isna(v) else repr(v)
+
+
+def read_ptbxl_tables(
+    root: str | os.PathLike,  # PTB-XL folder
+    strict: bool = True,  # raise on the first bad row (else drop it and list it in `skipped`)
+    skipped: list | None = None,  # lenient mode lists bad rows here as `<file>:<line>`
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`ptbxl_database.csv` (rows checked, scp_codes parsed) and `scp_statements.csv` (indexed by statement)."""
     root = Path(root)
-    for name in ("ptbxl_database.csv", "scp_statements.csv"):
-        if not (root / name).is_file():
-            raise DataError(root / name, "PTB-XL table not found (is --root the PTB-XL folder?)")
-    db = pd.read_csv(root / "ptbxl_database.csv")
-    missing = {"ecg_id", "scp_codes", "strat_fold", "filename_lr", "filename_hr"} - set(db.columns)
-    if missing:
-        raise DataError(root / "ptbxl_database.csv", f"missing columns {sorted(missing)}")
-    try:
-        db["scp_codes"] = db["scp_codes"].apply(parse_scp_codes)
-    except (ValueError, SyntaxError) as e:
-        raise DataError(root / "ptbxl_database.csv", f"unparsable scp_codes ({e})") from e
-    stm = pd.read_csv(root / "scp_statements.csv", index_col=0)
-    return db, stm
+    db_p, stm_p = root / PTBXL_DATABASE_CSV, root / SCP_STATEMENTS_CSV
+    for p in (db_p, stm_p):
+        if not p.is_file():
+            raise DataError(p, "PTB-XL table not found (is --root the PTB-XL folder?)")
+    db = read_table(db_p, dtype={"ecg_id": str, "strat_fold": str})  # as written, for the messages
+    stm = read_table(stm_p, index_col=0)
+    require_columns(db, db_p, ["ecg_id", "scp_codes", "strat_fold", "filename_lr", "filename_hr"])
+    require_columns(stm, stm_p, ["diagnostic", "form", "rhythm", "diagnostic_class", "diagnostic_subclass"])
+    for col in ("ecg_id", "strat_fold"):
+        v = pd.to_numeric(db[col], errors="coerce")
+        ok = v.notna() & (v == v.round())
+        if col == "strat_fold":
+            ok &= v.between(min(PTBXL_FOLDS["train"]), max(PTBXL_FOLDS["test"]))
+        what = "an integer 1..10" if col == "strat_fold" else "an integer"
+        db = drop_bad_rows(db, ~ok.to_numpy(), db_p, lambda i, c=col, d=db, w=what: f"{c} {_cell(d[c].iat[i])} is not {w}",
+                           strict, skipped)
+        db[col] = pd.to_numeric(db[col]).astype(np.int64)
+    db = drop_duplicate_keys(db, "ecg_id", db_p, strict, skipped)
+    codes = []
+    for v in db["scp_codes"]:
+        try:
+            codes.append(parse_scp_codes(v))
+        except (ValueError, SyntaxError, TypeError):  # literal_eval of a malformed cell
+            codes.append(None)
+    bad = np.array([c is None for c in codes], dtype=bool)
+    db = db.assign(scp_codes=codes)
+    db = drop_bad_rows(db, bad, db_p, lambda i, d=db: "unparsable scp_codes (not a dict literal)", strict, skipped)
+    return db.copy(), stm
 
 
 def build_ptbxl_index(
@@ -188,7 +139,8 @@ def build_ptbxl_index(
     if sampling_rate not in (100, 500):
         raise ValueError(f"sampling_rate must be 100 or 500, got {sampling_rate}")
     root = Path(root)
-    db, stm = read_ptbxl_tables(root)
+    skipped: list[Unreadable] = []
+    db, stm = read_ptbxl_tables(root, strict, skipped)
     lmap = task_label_map(stm, "superclass" if task == "superclass_single" else task) if task != "all" else {}
     db["labels"] = db["scp_codes"].apply(lambda c: statement_labels(c, lmap, task, min_likelihood))
     if task == "superclass_single":
@@ -201,94 +153,21 @@ def build_ptbxl_index(
     has = db["labels"].str.len() > 0
     n_no_label = int((~has).sum())
     db = db[has].copy()
-    db["split"] = db["strat_fold"].apply(fold_to_split)
+    db["split"] = db["strat_fold"].apply(ptbxl_fold_split)
     db["path"] = db["filename_lr" if sampling_rate == 100 else "filename_hr"].astype(str)
     db["report"] = db["report"].fillna("").astype(str) if "report" in db else ""
-    skipped: list[Unreadable] = []
     if check_files:
-        db = db[readable_records(root, db["path"], "ptbxl_database.csv", strict, skipped)]
+        db = db[readable_records(root, db["path"], PTBXL_DATABASE_CSV, strict, skipped)]
     cols = ["ecg_id", "patient_id", "strat_fold", "split", "path", "report", "labels", "scp_codes"]
     index = db[[c for c in cols if c in db]].reset_index(drop=True)
     index.attrs.update(task=task, sampling_rate=sampling_rate, no_label=n_no_label)
     return index, names, skipped
 
 
-def multi_hot(
-    labels: Sequence[Sequence[str]],  # per record, its label names
-    label_names: Sequence[str],  # column order
-) -> np.ndarray:
-    """float32 [N, C] multi-hot matrix."""
-    pos = {n: i for i, n in enumerate(label_names)}
-    y = np.zeros((len(labels), len(label_names)), dtype=np.float32)
-    for r, ls in enumerate(labels):
-        for lab in ls:
-            y[r, pos[lab]] = 1.0
-    return y
-
-# %% ../../nbs/14_data.ptbxl.ipynb #0d82269c
-class ECGIndexDataset(LenientDataset, Dataset):
-    """Dicts {ecg [12, T] float32, label multi-hot float32, text, id, index} from rows of an ECG index (lenient)."""
-
-    noun = "records"
-
-    def __init__(
-        self,
-        root: str | os.PathLike,  # folder that `index.path` is relative to
-        index: pd.DataFrame,  # one row per record; needs `path` (no extension)
-        label_names: Sequence[str] = (),  # multi-hot column order; () for unlabelled data
-        cfg: ECGPreprocessConfig | None = None,  # preprocessing; None = the paper's defaults (100 Hz, 10 s)
-        augment: Callable | None = None,  # called as augment(x, rng) -> x, e.g. ECGAugment()
-        seed: int = 0,  # seed of the per-item augmentation generators
-        strict: bool = False,  # raise DataError on a bad record (else fall back to the next one)
-        id_col: str = "id",  # column returned as `id`
-        text_col: str = "report",  # column returned as `text` ("" if absent)
-        label_col: str = "labels",  # column of label-name lists
-        text_fn: Callable[[str], str] | None = None,  # optional text transform, e.g. clean_report
-    ):
-        self.root, self.index = Path(root), index.reset_index(drop=True)
-        self.label_names, self.cfg, self.augment = list(label_names), cfg, augment
-        self.seed = seed
-        self._init_lenient(strict)
-        self.id_col, self.text_col, self.label_col, self.text_fn = id_col, text_col, label_col, text_fn
-        labels = self.index[label_col] if label_col in self.index and self.label_names else [[]] * len(self.index)
-        self.y = multi_hot(list(labels), self.label_names)
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def record_path(self, j: int) -> Path:
-        """Record path (no extension) of row `j`."""
-        return self.root / str(self.index.at[j, "path"])
-
-    def load(self, j: int) -> np.ndarray:
-        """Read and preprocess row `j` (strict): float32 [12, T]."""
-        return load_ecg(self.record_path(j), self.cfg, strict=True)
-
-    def _item(self, j: int) -> dict:
-        x = self.load(j)
-        if self.augment is not None:
-            x = self.augment(x, np.random.default_rng([self.seed, self.epoch, j]))
-        text = str(self.index.at[j, self.text_col]) if self.text_col in self.index else ""
-        rid = self.index.at[j, self.id_col] if self.id_col in self.index else j
-        return {"ecg": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
-                "label": torch.from_numpy(self.y[j]), "text": self.text_fn(text) if self.text_fn else text,
-                "id": rid.item() if hasattr(rid, "item") else rid, "index": j}
-
-    def _source(self, j: int) -> str:
-        return f"{self.record_path(j)}.hea"
-
-
-def collate_ecg(batch: Sequence[dict]) -> dict:
-    """Batch items: tensors stacked on a new first dim (`ecg` [B, 12, T], `label` [B, C]); everything else as lists."""
-    out = {}
-    for key in batch[0]:
-        vals = [b[key] for b in batch]
-        out[key] = torch.stack(vals) if isinstance(vals[0], torch.Tensor) else vals
-    return out
 
 # %% ../../nbs/14_data.ptbxl.ipynb #10dc52e9
 class PTBXLDataset(ECGIndexDataset):
-    """PTB-XL records of one split as {ecg [12, T], label multi-hot, text=report, id=ecg_id}."""
+    """PTB-XL records of one split as {ecg [12, T], labels multi-hot, text=report, id=ecg_id, subject_id, study_id}."""
 
     def __init__(
         self,
@@ -305,60 +184,15 @@ class PTBXLDataset(ECGIndexDataset):
         **index_kw,  # passed to build_ptbxl_index (min_likelihood, min_samples)
     ):
         index, names, self.unreadable = build_ptbxl_index(root, task, sampling_rate, strict, check_files, **index_kw)
-        if isinstance(split, str):
-            if split not in SPLITS:
-                raise ValueError(f"split must be one of {SPLITS}, a list of folds or None; got {split!r}")
-            index = index[index["split"] == split]
-        elif split is not None:
+        if split is None or isinstance(split, str):
+            index = select_split(index, split)
+        else:
             index = index[index["strat_fold"].isin(list(split))]
         super().__init__(root, index, names, cfg, augment, seed, strict, id_col="ecg_id", text_col="report",
-                         text_fn=text_fn)
+                         text_fn=text_fn, subject_col="patient_id", study_col="ecg_id")
         self.task = index.attrs.get("task", task)
 
 # %% ../../nbs/14_data.ptbxl.ipynb #9332081c
-def summarize_index(
-    dataset: str,  # dataset name for the JSON
-    task: str | None,  # task name for the JSON
-    index: pd.DataFrame,  # needs `split` and `labels` columns
-    label_names: Sequence[str],  # label order of `labels`
-    unreadable: Sequence[Unreadable],  # records that could not be read
-    **extra,  # more keys for the JSON
-) -> dict:
-    """The summary dict shared by all dataset modules (JSON shape of the `morebench data summary` CLI)."""
-    splits = {s: int((index["split"] == s).sum()) for s in SPLITS}
-    for s in sorted(set(index["split"]) - set(SPLITS)):
-        splits[s] = int((index["split"] == s).sum())
-    labels = {}
-    for name in label_names:
-        has = index["labels"].apply(lambda ls, n=name: n in ls)
-        row = {s: int((has & (index["split"] == s)).sum()) for s in splits}
-        row["total"] = int(has.sum())
-        labels[name] = row
-    return {"dataset": dataset, "task": task, "records": int(len(index)), "splits": splits, "labels": labels,
-            "unreadable": [u.to_dict() for u in unreadable], **extra}
-
-
-def read_check(
-    root: Path,  # folder the index paths are relative to
-    index: pd.DataFrame,  # needs `path`
-    strict: bool,  # raise on the first unreadable record
-    skipped: list,  # where lenient mode records Unreadable entries
-) -> pd.DataFrame:
-    """Rows of `index` whose signal `read_ecg` reads without error (the others are recorded in `skipped`)."""
-    ok = []
-    for rel in index["path"]:
-        try:
-            read_ecg(root / str(rel), strict=True)
-            ok.append(True)
-        except DataError as e:
-            handle_bad(e, strict, skipped)
-            ok.append(False)
-        except Exception as e:  # noqa: BLE001 -- report, never crash a summary
-            handle_bad(DataError(f"{root / str(rel)}.hea", f"{type(e).__name__}: {e}"), strict, skipped)
-            ok.append(False)
-    return index[np.array(ok, dtype=bool)] if len(ok) else index
-
-
 def summarize(
     root: str | os.PathLike,  # PTB-XL folder
     task: str | None = None,  # one of TASKS (default superclass)
@@ -367,8 +201,7 @@ def summarize(
     sampling_rate: int = 100,  # 100 or 500 Hz files
 ) -> dict:
     """Per-split and per-label record counts of a PTB-XL folder, and every record that could not be read."""
-    if check not in ("signal", "header", "none"):
-        raise ValueError(f"check must be 'signal', 'header' or 'none', got {check!r}")
+    check_option(check, CHECKS)
     task = canonical_task(task)
     index, names, skipped = build_ptbxl_index(root, task, sampling_rate, strict, check_files=check != "none")
     if check == "signal":

@@ -161,8 +161,12 @@ def _read_text_file(path: Path) -> str:
     """The text of `path`, or a DataError naming it."""
     if not path.is_file():
         raise DataError(path, "report file not found")
+    data = path.read_bytes()
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise DataError(path, f"report is a binary file (NUL byte at offset {nul}), not text")
     try:
-        return path.read_text(encoding="utf-8")
+        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as text mode reads it
     except UnicodeDecodeError as e:
         raise DataError(path, f"report is not UTF-8 text ({e.reason} at byte {e.start})") from None
 

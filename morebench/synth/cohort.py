@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..formats import MIMIC_CXR_SPLIT
 from ..utils import get_rng
 
 # %% auto #0
@@ -21,7 +22,7 @@ LOBES = ("RUL", "RML", "RLL", "LUL", "LLL")  # lobes a consolidation may occupy
 MI_TERRITORIES = ("none", "anterior", "inferior", "lateral")
 CONDUCTION = ("none", "rbbb", "lbbb", "avb1")
 RHYTHMS = ("sinus", "sinus_tachy", "sinus_brady", "af")
-SPLITS = ("train", "validate", "test")  # MIMIC-CXR's split names
+SPLITS = tuple(MIMIC_CXR_SPLIT.values())  # MIMIC-CXR's split names: train, validate, test
 CHEXPERT_HEDGEABLE = (  # CheXpert observations a report may hedge on (label -1)
     "Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Pleural Effusion", "Pneumonia", "Pneumothorax",
     "Lung Opacity",

@@ -12,19 +12,18 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from ..formats import (CHEXPERT_CSV_ORDER, CHEXPERT_FOLDERS, CHEXPERT_LABELS, EDEMA_FILES, MIMIC_CXR_LABEL_CSV,
+                               MIMIC_CXR_META_CSV, MIMIC_CXR_REPORTS, MIMIC_CXR_SPLIT, MIMIC_CXR_SPLIT_CSV, SPLIT_ALIASES,
+                               chexpert_image_relpath, mimic_cxr_image_relpath, mimic_cxr_report_relpath)
 from .cxr import render_cxr
-from .reports import CHEXPERT_LABELS, radiology_report
+from .reports import radiology_report
 
 # %% auto #0
-__all__ = ['CHEXPERT_CSV_LABELS', 'VIEW_MEANING', 'SPLIT_NAMES', 'CXR_LAYOUTS', 'mimic_prefix', 'study_reports',
-           'write_mimic_cxr', 'state_labels', 'write_chexpert', 'write_edema', 'write_cxr_layouts']
+__all__ = ['VIEW_MEANING', 'CXR_LAYOUTS', 'study_reports', 'write_mimic_cxr', 'state_labels', 'write_chexpert', 'write_edema',
+           'write_cxr_layouts']
 
 # %% ../../nbs/35_synth.cxr_formats.ipynb #aa7cd05a
-CHEXPERT_CSV_LABELS = ("No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion", "Edema",
-                       "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion", "Pleural Other",
-                       "Fracture", "Support Devices")
 VIEW_MEANING = {"PA": "postero-anterior", "AP": "antero-posterior", "LATERAL": "lateral", "LL": "left lateral"}
-SPLIT_NAMES = {"train": "train", "val": "validate", "valid": "validate", "validate": "validate", "test": "test"}
 
 
 def _readme(title: str, body: str) -> str:
@@ -33,11 +32,9 @@ def _readme(title: str, body: str) -> str:
             f"read it and the real PhysioNet/Stanford download.\n\n{body}\n")
 
 
-def mimic_prefix(subject_id: int  # MIMIC subject id (8 digits)
-                 ) -> str:
-    "MIMIC folder of a subject: 'p1X/pXXXXXXXX' (p + the first two digits of the subject id)."
-    s = str(int(subject_id))
-    return f"p{s[:2]}/p{s}"
+def _mimic_split(s) -> str:
+    "The mimic-cxr-2.0.0-split.csv spelling of a cohort split (unknown values pass through)."
+    return MIMIC_CXR_SPLIT.get(SPLIT_ALIASES.get(str(s), ""), str(s))
 
 
 def _states(cohort) -> pd.DataFrame:
@@ -148,7 +145,7 @@ def _mimic_tables(cohort, out_dir, seed, size, quality, reports) -> tuple[list[d
     meta = []
     jobs = []
     for r in df.itertuples(index=False):
-        path = out / "files" / mimic_prefix(r.subject_id) / f"s{r.study_id}" / f"{r.dicom_id}.jpg"
+        path = out / mimic_cxr_image_relpath(r.subject_id, r.study_id, r.dicom_id)
         jobs.append({**r._asdict(), "_seed": [seed, int(r.seed)], "_size": size, "_outs": [(str(path), size)]})
         t = pd.Timestamp(r.study_datetime)
         proc = _procedure(views[r.study_id])
@@ -159,13 +156,13 @@ def _mimic_tables(cohort, out_dir, seed, size, quality, reports) -> tuple[list[d
                          ProcedureCodeSequence_CodeMeaning=proc, ViewCodeSequence_CodeMeaning=VIEW_MEANING.get(r.view, ""),
                          PatientOrientationCodeSequence_CodeMeaning="Recumbent" if r.view == "AP" else "Erect"))
     meta = pd.DataFrame(meta)
-    meta.to_csv(out / "mimic-cxr-2.0.0-metadata.csv", index=False)
-    split = df[["dicom_id", "study_id", "subject_id"]].assign(split=df.split.map(lambda s: SPLIT_NAMES.get(str(s), str(s))))
-    split.to_csv(out / "mimic-cxr-2.0.0-split.csv", index=False)
+    meta.to_csv(out / MIMIC_CXR_META_CSV, index=False)
+    split = df[["dicom_id", "study_id", "subject_id"]].assign(split=df.split.map(_mimic_split))
+    split.to_csv(out / MIMIC_CXR_SPLIT_CSV, index=False)
     lab = reports[["subject_id", "study_id", *CHEXPERT_LABELS]].sort_values(["subject_id", "study_id"])
-    lab.to_csv(out / "mimic-cxr-2.0.0-chexpert.csv", index=False)  # NaN -> blank, as in the real file
+    lab.to_csv(out / MIMIC_CXR_LABEL_CSV, index=False)  # NaN -> blank, as in the real file
     for r in reports.itertuples(index=False):
-        p = out / "mimic-cxr-reports" / "files" / mimic_prefix(r.subject_id) / f"s{r.study_id}.txt"
+        p = out / MIMIC_CXR_REPORTS / mimic_cxr_report_relpath(r.subject_id, r.study_id)
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(r.text)
     (out / "README.md").write_text(_readme("MIMIC-CXR-JPG 2.0.0 layout", (
@@ -215,7 +212,7 @@ def write_chexpert(
 def _chexpert_tables(cohort, out_dir, seed, size, reports, render_size) -> tuple[list[dict], dict]:
     "Write the CheXpert CSVs and README; return the image jobs (rendered by the caller) and the row counts."
     out = Path(out_dir)
-    root = "CheXpert-v1.0-small"
+    root = CHEXPERT_FOLDERS[0]  # the "small" download
     df = _states(cohort).sort_values(["subject_id", "study_datetime", "view"], kind="stable")
     reports = study_reports(cohort, seed) if reports is None else reports
     rep = reports.set_index("study_id")[list(CHEXPERT_LABELS)].to_dict("index")
@@ -226,17 +223,17 @@ def _chexpert_tables(cohort, out_dir, seed, size, reports, render_size) -> tuple
             st = st.sort_values("view", key=lambda v: v.map({"PA": 0, "AP": 0, "LATERAL": 1}))
             for j, r in enumerate(st.itertuples(index=False)):
                 frontal = r.view in ("PA", "AP")
-                part = "train" if SPLIT_NAMES.get(str(r.split), "train") == "train" else "valid"
-                rel = f"{root}/{part}/patient{pnum[sub]:05d}/study{k + 1}/view{j + 1}_{'frontal' if frontal else 'lateral'}.jpg"
+                part = "train" if SPLIT_ALIASES.get(str(r.split), "train") == "train" else "valid"
+                rel = chexpert_image_relpath(root, part, pnum[sub], k + 1, j + 1, frontal)
                 jobs.append({**r._asdict(), "_seed": [seed, int(r.seed)], "_size": render_size,
                              "_outs": [(str(out / rel), size)]})
                 labels = state_labels(r._asdict()) if part == "valid" else rep[sid]
                 rows[part].append(dict(Path=rel, Sex="Female" if str(r.sex).upper().startswith("F") else "Male",
                                        Age=int(r.age), **{"Frontal/Lateral": "Frontal" if frontal else "Lateral",
                                                           "AP/PA": r.view if frontal else ""},
-                                       **{c: labels[c] for c in CHEXPERT_CSV_LABELS}))
+                                       **{c: labels[c] for c in CHEXPERT_CSV_ORDER}))
     (out / root).mkdir(parents=True, exist_ok=True)
-    cols = ["Path", "Sex", "Age", "Frontal/Lateral", "AP/PA", *CHEXPERT_CSV_LABELS]
+    cols = ["Path", "Sex", "Age", "Frontal/Lateral", "AP/PA", *CHEXPERT_CSV_ORDER]
     for part, rs in rows.items():
         pd.DataFrame(rs, columns=cols).to_csv(out / root / f"{part}.csv", index=False)
     (out / root / "README.md").write_text(_readme("CheXpert-v1.0-small layout", (
@@ -266,16 +263,16 @@ def write_edema(
     hf = set(cohort.patients.subject_id[cohort.patients.hf.astype(bool)]) if "hf" in cohort.patients else set(df.subject_id)
     rep = reports[reports.subject_id.isin(hf)]
     regex = rep[rep.edema_severity.notna()][["subject_id", "study_id", "edema_severity"]].astype(int)
-    regex.to_csv(out / "regex_report_edema_severity.csv", index=False)
+    regex.to_csv(out / EDEMA_FILES["regex"], index=False)
     rng = np.random.default_rng([seed, 41])
     truth = df.drop_duplicates("study_id").set_index("study_id").edema_grade
     exp = regex.sample(frac=expert_frac, random_state=int(rng.integers(2**31))) if len(regex) else regex
     exp = exp.assign(edema_severity=exp.study_id.map(truth).astype(int)).sort_values(["subject_id", "study_id"])
-    exp.to_csv(out / "expert_report_edema_severity.csv", index=False)
+    exp.to_csv(out / EDEMA_FILES["expert"], index=False)
     fr = df[df.subject_id.isin(hf) & df.view.isin(["PA", "AP"]) & (df.split == "test")]
     cons = fr.sample(frac=consensus_frac, random_state=int(rng.integers(2**31))) if len(fr) else fr
     cons = cons[["subject_id", "study_id", "dicom_id", "edema_grade"]].rename(columns={"edema_grade": "edema_severity"})
-    cons.sort_values(["subject_id", "study_id"]).to_csv(out / "consensus_image_edema_severity.csv", index=False)
+    cons.sort_values(["subject_id", "study_id"]).to_csv(out / EDEMA_FILES["consensus"], index=False)
     (out / "README.md").write_text(_readme("Pulmonary Edema Severity Grades Based on MIMIC-CXR (mimic-cxr-pe-severity 1.0.1) layout", (
         "Grades 0 none, 1 vascular congestion, 2 interstitial edema, 3 alveolar edema. Files as in "
         "RayRuizhiLiao/mimic_cxr_edema: `regex_report_edema_severity.csv` (subject_id, study_id, edema_severity; "

@@ -9,17 +9,15 @@ from typing import Mapping
 
 import numpy as np
 
+from ..formats import LEADS  # noqa: F401 -- canonical (PTB-XL) order, used by this module's callers
 from ..utils import get_rng
 
 # %% auto #0
-__all__ = ['LEADS', 'LIMB_FIELDS', 'PREC_FIELDS', 'TERRITORY', 'TERRITORY_LEADS', 'SCP_TABLE', 'SUPERCLASSES',
-           'leads_from_electrodes', 'dipole_to_leads', 'beat_template', 'beat_onsets', 'electrode_noise', 'synth_ecg',
-           'qtc_ms', 'ecg_statements', 'scp_codes', 'superclasses', 'ptbxl_report', 'machine_measurements']
+__all__ = ['LIMB_FIELDS', 'PREC_FIELDS', 'TERRITORY', 'TERRITORY_LEADS', 'SCP_TABLE', 'SUPERCLASSES', 'leads_from_electrodes',
+           'dipole_to_leads', 'beat_template', 'beat_onsets', 'electrode_noise', 'synth_ecg', 'qtc_ms',
+           'ecg_statements', 'scp_codes', 'superclasses', 'ptbxl_report', 'machine_measurements']
 
 # %% ../../nbs/31_synth.ecg.ipynb #178f9d1d
-LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")  # canonical (PTB-XL) order
-
-
 def _unit(v) -> np.ndarray:
     v = np.asarray(v, dtype=float)
     return v / np.linalg.norm(v, axis=-1, keepdims=True)

@@ -17,24 +17,23 @@ import pandas as pd
 import wfdb
 from scipy.signal import firwin, resample_poly
 
+from ..formats import (LEADS, MACHINE_MEASUREMENTS_CSV, MIMIC_ECG_LEADS, PTBXL_DATABASE_CSV, PTBXL_LEADS,
+                               RECORD_LIST_CSV, SCP_STATEMENTS_CSV, mimic_ecg_record_path, ptbxl_record_paths)
 from .cohort import Cohort
-from .ecg import (LEADS, SCP_TABLE, ecg_statements, machine_measurements, ptbxl_report, scp_codes,
+from .ecg import (SCP_TABLE, ecg_statements, machine_measurements, ptbxl_report, scp_codes,
                                  synth_ecg)
 from ..utils import get_rng
 
 # %% auto #0
-__all__ = ['MIMIC_LEADS', 'PTBXL_LEADS', 'MIMIC_GAIN', 'PTBXL_GAIN', 'N_REPORTS', 'MM_COLUMNS', 'README', 'mimic_record_path',
-           'ptbxl_record_paths', 'write_wfdb', 'write_ecg_records', 'mimic_ecg_tables', 'ptbxl_tables',
-           'write_ecg_layouts', 'write_mimic_ecg', 'write_ptbxl']
+__all__ = ['MIMIC_GAIN', 'PTBXL_GAIN', 'N_REPORTS', 'MM_COLUMNS', 'README', 'write_wfdb', 'write_ecg_records', 'mimic_ecg_tables',
+           'ptbxl_tables', 'write_ecg_layouts', 'write_mimic_ecg', 'write_ptbxl']
 
 # %% ../../nbs/32_synth.ecg_formats.ipynb #eeffa535
-MIMIC_LEADS = ("I", "II", "III", "aVR", "aVF", "aVL", "V1", "V2", "V3", "V4", "V5", "V6")
-PTBXL_LEADS = ("I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6")
 MIMIC_GAIN = 200.0  # ADC units per mV in MIMIC-IV-ECG headers
 PTBXL_GAIN = 1000.0  # ADC units per mV in PTB-XL headers
 N_REPORTS = 18  # report_0 .. report_17
 MM_COLUMNS = ["rr_interval", "p_onset", "p_end", "qrs_onset", "qrs_end", "t_end", "p_axis", "qrs_axis", "t_axis"]
-_MIMIC_ORDER = [LEADS.index(ld) for ld in MIMIC_LEADS]
+_MIMIC_ORDER = [LEADS.index(ld) for ld in MIMIC_ECG_LEADS]
 
 README = """# {title} — SYNTHETIC DATA
 
@@ -44,18 +43,6 @@ README = """# {title} — SYNTHETIC DATA
 
 {details}
 """
-
-# %% ../../nbs/32_synth.ecg_formats.ipynb #a6eeed87
-def mimic_record_path(subject_id: int, study_id: int) -> str:
-    """MIMIC-IV-ECG record path (relative, no extension): files/p1000/p10000032/s40689238/40689238."""
-    s = str(int(subject_id))
-    return f"files/p{s[:4]}/p{s}/s{int(study_id)}/{int(study_id)}"
-
-
-def ptbxl_record_paths(ecg_id: int) -> tuple[str, str]:
-    """PTB-XL (filename_lr, filename_hr) for an ecg_id: records100/00000/00001_lr, records500/00000/00001_hr."""
-    folder = f"{(int(ecg_id) // 1000) * 1000:05d}"
-    return f"records100/{folder}/{int(ecg_id):05d}_lr", f"records500/{folder}/{int(ecg_id):05d}_hr"
 
 # %% ../../nbs/32_synth.ecg_formats.ipynb #46166b23
 def _fmt_num(v: float) -> str:
@@ -108,7 +95,7 @@ def _write_records(rows: list[dict], roots: dict[str, str], difficulty: float) -
         x = synth_ecg(r, difficulty=difficulty)  # [12, 5000] canonical order, mV
         when = pd.Timestamp(r["ecg_time"])
         if "mimic-ecg" in roots:
-            write_wfdb(Path(roots["mimic-ecg"]) / r["mimic_path"], x[_MIMIC_ORDER], 500, MIMIC_LEADS, MIMIC_GAIN, when)
+            write_wfdb(Path(roots["mimic-ecg"]) / r["mimic_path"], x[_MIMIC_ORDER], 500, MIMIC_ECG_LEADS, MIMIC_GAIN, when)
         if "ptbxl" in roots:
             root = Path(roots["ptbxl"])
             write_wfdb(root / r["filename_hr"], x, 500, PTBXL_LEADS, PTBXL_GAIN)
@@ -163,7 +150,7 @@ def mimic_ecg_tables(
     """(record_list, machine_measurements) DataFrames for the cohort's ECGs."""
     rng = get_rng(seed)
     ecg = cohort.ecg_studies
-    paths = [mimic_record_path(s, t) for s, t in zip(ecg.subject_id, ecg.study_id)]
+    paths = [mimic_ecg_record_path(s, t) for s, t in zip(ecg.subject_id, ecg.study_id)]
     times = ecg.ecg_time.dt.strftime("%Y-%m-%d %H:%M:%S")
     record_list = pd.DataFrame({"subject_id": ecg.subject_id.values, "study_id": ecg.study_id.values,
                                 "file_name": ecg.study_id.values, "ecg_time": times.values, "path": paths})
@@ -229,7 +216,7 @@ def ptbxl_tables(
 def _ecg_rows(cohort: Cohort, db: pd.DataFrame | None) -> list[dict]:
     """ECG rows with their MIMIC path and (when `db` is given) PTB-XL file names."""
     ecg = cohort.ecg_studies.copy()
-    ecg["mimic_path"] = [mimic_record_path(s, t) for s, t in zip(ecg.subject_id, ecg.study_id)]
+    ecg["mimic_path"] = [mimic_ecg_record_path(s, t) for s, t in zip(ecg.subject_id, ecg.study_id)]
     if db is not None:
         order = cohort.ecg_studies.sort_values(["ecg_time", "study_id"], kind="stable").study_id.to_numpy()
         names = dict(zip(order, zip(db.filename_lr, db.filename_hr)))
@@ -263,8 +250,8 @@ def write_ecg_layouts(
         root = roots["ptbxl"]
         root.mkdir(parents=True, exist_ok=True)
         db, scp = ptbxl_tables(cohort, seed)
-        db.to_csv(root / "ptbxl_database.csv", index=False)
-        scp.to_csv(root / "scp_statements.csv")
+        db.to_csv(root / PTBXL_DATABASE_CSV, index=False)
+        scp.to_csv(root / SCP_STATEMENTS_CSV)
         _readme(root, "PTB-XL layout", "PTB-XL 1.0.3 (records100/, records500/, ptbxl_database.csv, scp_statements.csv)",
                 cohort, f"{len(db)} ECGs of {db.patient_id.nunique()} patients at 100 and 500 Hz; "
                 "strat_fold 1-8 train, 9 validation, 10 test (per patient). Reports are German or English.")
@@ -272,12 +259,12 @@ def write_ecg_layouts(
         root = roots["mimic-ecg"]
         root.mkdir(parents=True, exist_ok=True)
         rl, mm = mimic_ecg_tables(cohort, seed)
-        rl.to_csv(root / "record_list.csv", index=False)
-        mm.to_csv(root / "machine_measurements.csv", index=False)
+        rl.to_csv(root / RECORD_LIST_CSV, index=False)
+        mm.to_csv(root / MACHINE_MEASUREMENTS_CSV, index=False)
         _readme(root, "MIMIC-IV-ECG layout", "MIMIC-IV-ECG 1.0 (files/pNNNN/pXXXXXXXX/sYYYYYYYY/YYYYYYYY.hea/.dat, "
                 "record_list.csv, machine_measurements.csv)", cohort,
                 f"{len(rl)} ECGs of {rl.subject_id.nunique()} subjects, 10 s at 500 Hz, leads "
-                f"{', '.join(MIMIC_LEADS)}, 200 ADC units/mV.")
+                f"{', '.join(MIMIC_ECG_LEADS)}, 200 ADC units/mV.")
     write_ecg_records(_ecg_rows(cohort, db), roots, cohort.difficulty, n_jobs=n_jobs, progress=progress)
     return roots
 

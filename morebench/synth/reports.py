@@ -11,16 +11,13 @@ from typing import Mapping
 
 import numpy as np
 
+from ..formats import CHEXPERT_LABELS
 from .cxr import device_set
 
 # %% auto #0
-__all__ = ['CHEXPERT_LABELS', 'LOBE_NAMES', 'DEVICE_TEXT', 'INDICATIONS', 'QUESTIONS', 'radiology_report']
+__all__ = ['LOBE_NAMES', 'DEVICE_TEXT', 'INDICATIONS', 'QUESTIONS', 'radiology_report']
 
 # %% ../../nbs/34_synth.reports.ipynb #f840f069
-CHEXPERT_LABELS = ("Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Enlarged Cardiomediastinum", "Fracture",
-                   "Lung Lesion", "Lung Opacity", "No Finding", "Pleural Effusion", "Pleural Other", "Pneumonia",
-                   "Pneumothorax", "Support Devices")
-
 LOBE_NAMES = {"RUL": ["right upper lobe", "right upper lung"], "RML": ["right middle lobe", "right middle lobe"],
               "RLL": ["right lower lobe", "right base"], "LUL": ["left upper lobe", "lingula"],
               "LLL": ["left lower lobe", "left base", "retrocardiac region"]}

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from ..formats import COHORT_FOLDERS
 from .cohort import Cohort, sample_cohort
 from .ecg_formats import write_ecg_layouts
 
@@ -21,8 +22,7 @@ __all__ = ['FORMATS', 'FOLDERS', 'TOP_README', 'save_cohort_state', 'write_cohor
 
 # %% ../../nbs/36_synth.write.ipynb #0e1280bd
 FORMATS = ("mimic-ecg", "ptbxl", "mimic-cxr", "chexpert", "edema")
-FOLDERS = {"mimic-ecg": "mimic-iv-ecg", "ptbxl": "ptbxl", "mimic-cxr": "mimic-cxr-jpg", "chexpert": "chexpert",
-           "edema": "edema"}
+FOLDERS = COHORT_FOLDERS  # format -> folder of the cohort root
 _CXR_FORMATS = ("mimic-cxr", "chexpert", "edema")
 
 TOP_README = """# SYNTHETIC cohort (morebench)
