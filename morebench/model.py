@@ -141,7 +141,7 @@ class MoreModel(nn.Module):
 
     def forward(
         self,
-        batch: Mapping[str, Any],  # "xray", "ecg", and "text" (mapping) or input_ids/attention_mask keys
+        batch: Mapping[str, Any],  # BATCH_KEYS: "xray", "ecg", and input_ids/attention_mask, or raw notes ("xray_note"/"ecg_note" pairs, "text")
         normalize: bool = True,  # L2-normalise the embeddings
     ) -> dict[str, torch.Tensor]:
         """Features for the losses: {"xray", "ecg", "text"} present in the batch, plus the model's scalars."""
@@ -150,11 +150,14 @@ class MoreModel(nn.Module):
             out["xray"] = self.encode_xray(batch["xray"], normalize)
         if batch.get("ecg") is not None:
             out["ecg"] = self.encode_ecg(batch["ecg"], normalize)
-        text = batch.get("text")
-        if text is None and "input_ids" in batch:
-            text = {k: batch[k] for k in _TEXT_KEYS if k in batch}
+        if "input_ids" in batch:  # tokenised by a collate (the fast path)
+            text, pair = {k: batch[k] for k in _TEXT_KEYS if k in batch}, None
+        elif batch.get("xray_note") is not None:  # raw MoRE note pairs: tokenised here as sentence pairs
+            text, pair = batch["xray_note"], batch.get("ecg_note")
+        else:  # raw notes, or a tokenised mapping under "text"
+            text, pair = batch.get("text"), None
         if text is not None:
-            out["text"] = self.encode_text(text, normalize=normalize)
+            out["text"] = self.encode_text(text, pair, normalize=normalize)
         for name in ("logit_scale", "logit_bias"):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
