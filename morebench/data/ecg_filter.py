@@ -83,6 +83,7 @@ def _njit(parallel: bool = False):  # numba.njit with an on-disk cache, or the p
     return (lambda f: numba.njit(cache=True, parallel=parallel, nogil=True)(f)) if HAVE_NUMBA else (lambda f: f)
 
 # %% ../../nbs/12_data.ecg_filter.ipynb #932290b6
+_CPUS = os.cpu_count() or 1
 _U1, _U0, _SIGN = np.uint64(1), np.uint64(0), np.uint64(1 << 63)
 if HAVE_NUMBA and "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "forksafe"  # not GNU OpenMP: it kills forked DataLoader workers
@@ -259,7 +260,7 @@ def _medfilt_numba(
             if subtract:
                 np.subtract(r, o, out=o)
 
-    threads = min(numba.config.NUMBA_NUM_THREADS, os.cpu_count() or 1, -(-n // step))
+    threads = min(numba.config.NUMBA_NUM_THREADS, _CPUS, -(-n // step))
     if threads > 1:
         with ThreadPoolExecutor(threads) as ex:
             for f in [ex.submit(work) for _ in range(threads)]:
