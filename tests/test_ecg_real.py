@@ -13,18 +13,18 @@ import wfdb
 
 from morebench.data.ecg import (
     HAVE_NUMBA,
-    _fast_layout,
-    check_wfdb_record,
-    read_wfdb,
-    read_wfdb_header,
     LEADS,
     ECGPreprocessConfig,
+    _fast_layout,
     baseline_kernels,
+    check_wfdb_record,
     fast_medfilt,
     load_ecg,
     load_ecg_batch,
     preprocess_ecg,
     read_ecg,
+    read_wfdb,
+    read_wfdb_header,
     remove_baseline,
     resample_ecg,
 )
