@@ -295,9 +295,11 @@ def _fast_physical(
     layout: dict[str, tuple[int, int, int]],  # from `_fast_layout`
     cols: Sequence[int],  # the signals wanted, in output order
 ) -> np.ndarray:
-    """float64 [len(cols), T] physical values, bit for bit `wfdb.rdsamp(...)[0][:, cols].T`."""
+    """float64 [len(cols), T] physical values, bit for bit `wfdb.rdsamp(...)[0][:, cols].T` (possibly a transposed view)."""
     folder, t = os.path.dirname(h.path), h.sig_len
-    out = np.empty((len(cols), t), np.float64)
+    out = None
+    if len(layout) > 1:
+        out = np.empty((len(cols), t), np.float64)
     for name, (a, b, off) in layout.items():
         want = [(j, c - a) for j, c in enumerate(cols) if a <= c < b]
         if not want:
@@ -316,6 +318,8 @@ def _fast_physical(
         missing = d == nan_code
         if missing.any():
             x[missing] = np.nan
+        if len(want) == len(cols):  # every wanted signal is in this file (the usual case): no copy
+            return x.T
         out[list(js)] = x.T
     return out
 
@@ -353,7 +357,7 @@ def _to_record(x: np.ndarray, h: WFDBHeader, cols: list[int], units: Sequence[st
         raise DataError(h.path, "all samples are NaN (missing-value code in every lead)")
     if n_nan:
         x = np.where(nan, 0.0, x)
-    return ECGRecord(x.astype(np.float32), float(fs), h.path, list(sig_name), list(comments or []), n_nan)
+    return ECGRecord(np.ascontiguousarray(x, dtype=np.float32), float(fs), h.path, list(sig_name), list(comments or []), n_nan)
 
 
 def _read_with_wfdb(h: WFDBHeader) -> ECGRecord:
@@ -456,7 +460,7 @@ def _decimation_taps(down: int) -> np.ndarray:
 
 
 def _decimate(x: np.ndarray, down: int) -> np.ndarray:
-    """`resample_poly(x, 1, down, axis=-1)` for float64 x: y[n] = sum_k h[k] x[n down + L - k], zero beyond the ends.
+    """`resample_poly(x, 1, down, axis=-1)` for float64 x (float32 x is cast exactly on the way): y[n] = sum_k h[k] x[n down + L - k], zero beyond the ends.
 
     Computed polyphase as one matrix product (frames of `down` samples times the taps split by phase) plus a
     diagonal sum, instead of scipy's per-output loop; the same filter and padding, only the rounding order of the
@@ -476,13 +480,25 @@ def _decimate(x: np.ndarray, down: int) -> np.ndarray:
     return y
 
 
+def _ratio(fs_in: float, fs_out: float) -> Fraction:
+    return Fraction(fs_out).limit_denominator(10_000) / Fraction(fs_in).limit_denominator(10_000)
+
+
+def _resample64(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
+    """`resample_ecg(x.astype(np.float64), fs_in, fs_out)` without the float64 copy of x when down-sampling."""
+    ratio = _ratio(fs_in, fs_out)
+    if ratio.numerator == 1 and ratio.denominator > 1 and x.shape[-1] > 0:
+        return _decimate(x, ratio.denominator)  # casts to float64 while padding
+    return resample_ecg(np.asarray(x, dtype=np.float64), fs_in, fs_out)
+
+
 def resample_ecg(
     x: np.ndarray,  # signal [..., T] (time on the last axis)
     fs_in: float,  # its sampling rate, Hz
     fs_out: float,  # the wanted rate, Hz
 ) -> np.ndarray:
     """Polyphase resampling along the last axis (`scipy.signal.resample_poly`, up/down from the two rates)."""
-    ratio = Fraction(fs_out).limit_denominator(10_000) / Fraction(fs_in).limit_denominator(10_000)
+    ratio = _ratio(fs_in, fs_out)
     if ratio == 1:
         return np.array(x, copy=True)
     x = np.asarray(x)
@@ -552,10 +568,10 @@ def preprocess_ecg(
 ) -> np.ndarray:
     """MoRE's ECG preprocessing: NaN→0, resample, crop, baseline removal, per-lead min-max; float32 [..., 12, n]."""
     cfg = cfg or ECGPreprocessConfig()
-    x = np.asarray(signal, dtype=np.float64)
-    if not np.isfinite(x).all():  # (a record from read_ecg has none left)
-        x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
-    x = resample_ecg(x, fs, cfg.fs)
+    x = np.asarray(signal)
+    if x.dtype not in (np.float32, np.float64) or not np.isfinite(x).all():  # (none left from read_ecg)
+        x = np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    x = _resample64(x, fs, cfg.fs)  # float64
     n = cfg.n_samples
     if x.shape[-1] > n:
         x = fix_length(x, n, cfg.crop)
@@ -593,7 +609,7 @@ def load_ecg_batch(
         rec = read_ecg(p, strict=strict, skipped=skipped, expected_fs=expected_fs, duration_s=duration_s)
         if rec is None:
             continue
-        x = resample_ecg(rec.signal.astype(np.float64), rec.fs, cfg.fs)
+        x = _resample64(rec.signal, rec.fs, cfg.fs)
         lengths.append(min(x.shape[-1], n))
         xs.append(fix_length(x, n, cfg.crop))  # a short record is redone below: padding comes after normalisation
         kept.append(i)
