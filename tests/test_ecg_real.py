@@ -1,7 +1,8 @@
 """Format fidelity of `morebench.data.ecg` on the real public ECG samples in ../shared/data (skipped when absent).
 
 PTB-XL (400 records at 100 Hz, 100 at 500 Hz, WFDB .hea+.dat), PhysioNet/CinC 2021 (50 records, .hea+.mat),
-PTB diagnostic s0010_re (15 leads, 1 kHz). The fast baseline filter must equal a per-lead scipy medfilt loop.
+PTB diagnostic s0010_re (15 leads, 1 kHz). The fast reader must equal wfdb bit for bit on every record, and the
+fast baseline filter a per-lead scipy medfilt loop.
 """
 from pathlib import Path
 
@@ -14,16 +15,20 @@ from morebench.data.ecg import (
     HAVE_NUMBA,
     LEADS,
     ECGPreprocessConfig,
+    _fast_layout,
     baseline_kernels,
+    check_wfdb_record,
     fast_medfilt,
     load_ecg,
     load_ecg_batch,
     preprocess_ecg,
     read_ecg,
+    read_wfdb,
+    read_wfdb_header,
     remove_baseline,
     resample_ecg,
 )
-from morebench.utils import shared_data_dir
+from morebench.utils import DataError, shared_data_dir
 
 ROOT = shared_data_dir(Path(__file__).parent)
 pytestmark = pytest.mark.skipif(ROOT is None, reason="../shared/data (real public samples) not found")
@@ -176,3 +181,58 @@ def test_batch_loader_matches_single():
         np.testing.assert_allclose(y, load_ecg(p), atol=1e-6)
     z, _ = load_ecg_batch(paths[:2], ECGPreprocessConfig(norm="zscore"))
     np.testing.assert_allclose(z.std(-1), 1, atol=1e-3)
+
+
+# ---- the fast reader equals wfdb on every real record --------------------------------------------------------------
+ALL_RECORDS = sorted(ROOT.rglob("*.hea")) if ROOT else []
+
+
+def _same(a, b) -> bool:  # equal values and types, element by element
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
+def test_read_wfdb_is_rdsamp_bit_for_bit_on_every_real_record():
+    """read_wfdb == wfdb.rdsamp (bytes of the float64 signal, dtype, every field with its type) on all 551 records."""
+    assert len(ALL_RECORDS) == 551
+    fast = 0
+    for p in ALL_RECORDS:
+        sig, fields = read_wfdb(p)
+        ref, ref_fields = wfdb.rdsamp(str(p)[:-4])
+        assert sig.dtype == ref.dtype == np.float64 and sig.shape == ref.shape, p
+        assert sig.tobytes() == ref.tobytes(), p
+        assert all(_same(fields[k], ref_fields[k]) for k in ref_fields), p
+        fast += _fast_layout(read_wfdb_header(p)) is not None
+    assert fast == len(ALL_RECORDS)  # all of them take the fast path (format 16), none falls back to wfdb
+
+
+def test_read_wfdb_header_is_rdheader_on_every_real_record():
+    keys = ["record_name", "n_sig", "fs", "sig_len", "counter_freq", "base_counter", "base_time", "base_date",
+            "file_name", "fmt", "samps_per_frame", "skew", "byte_offset", "adc_gain", "baseline", "units", "adc_res",
+            "adc_zero", "init_value", "checksum", "block_size", "sig_name", "comments"]
+    for p in ALL_RECORDS:
+        h, ref = read_wfdb_header(p), wfdb.rdheader(str(p)[:-4])
+        bad = [k for k in keys if not _same(getattr(h, k), getattr(ref, k))]
+        assert not bad, (p, bad)
+
+
+def test_read_ecg_fast_equals_wfdb_path_on_every_real_record():
+    for p in ALL_RECORDS:
+        a, b = read_ecg(p), read_ecg(p, engine="wfdb")
+        assert a.signal.dtype == np.float32 and a.signal.tobytes() == b.signal.tobytes(), p
+        assert (a.fs, a.path, a.file_leads, a.comments, a.n_nan) == (b.fs, b.path, b.file_leads, b.comments, b.n_nan), p
+
+
+@pytest.mark.parametrize("folder,fs", [("ptbxl/records100", 100), ("ptbxl/records500", 500),
+                                       ("cinc2021_sample/records", 500)])
+def test_checker_accepts_real_records_with_documented_rates(folder, fs):
+    for p in _records(folder):
+        h = check_wfdb_record(p, "header", expected_fs=(100, 500), duration_s=(10, 10))
+        assert h.fs == fs and h.sig_len == 10 * fs
+    with pytest.raises(DataError, match=r"sampling frequency \d+ Hz is not one the dataset documents"):
+        check_wfdb_record(_records(folder)[0], expected_fs=250)
+    p = ROOT / "ptb_diagnostic_sample/s0010_re.hea"  # 38.4 s at 1 kHz: outside a 10 s dataset's documented duration
+    assert check_wfdb_record(p, "signal", expected_fs=1000).sig_len == 38400
+    with pytest.raises(DataError, match="s0010_re.hea: duration 38.4 s"):
+        check_wfdb_record(p, duration_s=(10, 10))
