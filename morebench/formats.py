@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 
 # %% auto #0
-__all__ = ['LEADS', 'MIMIC_ECG_LEADS', 'PTBXL_LEADS', 'SPLITS', 'SPLIT_ALIASES', 'MIMIC_CXR_SPLIT', 'PTBXL_FOLDS',
-           'CHEXPERT_LABELS', 'CHEXPERT_CSV_ORDER', 'PAPER_LABELS', 'PAPER_13', 'COMPETITION_LABELS',
+__all__ = ['LEADS', 'MIMIC_ECG_LEADS', 'PTBXL_LEADS', 'ECG_RECORD_SPECS', 'SPLITS', 'SPLIT_ALIASES', 'MIMIC_CXR_SPLIT',
+           'PTBXL_FOLDS', 'CHEXPERT_LABELS', 'CHEXPERT_CSV_ORDER', 'PAPER_LABELS', 'PAPER_13', 'COMPETITION_LABELS',
            'CHEXPERT_POSITIVE', 'CHEXPERT_NEGATIVE', 'CHEXPERT_UNCERTAIN', 'CHEXPERT_VALUES', 'PTBXL_DATABASE_CSV',
            'SCP_STATEMENTS_CSV', 'RECORD_LIST_CSV', 'MACHINE_MEASUREMENTS_CSV', 'MIMIC_CXR_META_CSV',
            'MIMIC_CXR_SPLIT_CSV', 'MIMIC_CXR_LABEL_CSV', 'MIMIC_CXR_REPORTS', 'CHEXPERT_FOLDERS',
@@ -21,6 +21,14 @@ __all__ = ['LEADS', 'MIMIC_ECG_LEADS', 'PTBXL_LEADS', 'SPLITS', 'SPLIT_ALIASES',
 LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")  # model input order
 MIMIC_ECG_LEADS = ("I", "II", "III", "aVR", "aVF", "aVL", "V1", "V2", "V3", "V4", "V5", "V6")  # MIMIC-IV-ECG file order
 PTBXL_LEADS = ("I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6")  # PTB-XL file order/spelling
+
+# %% ../nbs/02_formats.ipynb #6ca16d97
+ECG_RECORD_SPECS: dict[str, dict] = {  # what each ECG dataset documents; a header outside it is a data error
+    "ptbxl": {"expected_fs": (100, 500), "duration_s": (10, 10)},  # records100/ and records500/, 10 s each
+    "mimic-ecg": {"expected_fs": (500,), "duration_s": (10, 10)},  # MIMIC-IV-ECG: 10 s at 500 Hz
+    # CinC 2021 pools six sources: INCART 257 Hz (30 min), PTB 1000 Hz (up to ~2 min), the rest 500 Hz (5-144 s)
+    "cinc2021": {"expected_fs": (257, 500, 1000), "duration_s": (1, 1860)},
+}
 
 # %% ../nbs/02_formats.ipynb #ef16961f
 SPLITS: tuple[str, ...] = ("train", "val", "test")  # the split names every loader reports

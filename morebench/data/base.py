@@ -5,7 +5,6 @@
 # %% ../../nbs/10_data.base.ipynb #f6c66a81
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
@@ -13,10 +12,9 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
-import wfdb
 from torch.utils.data import Dataset, default_collate
 
-from .ecg import ECGPreprocessConfig, load_ecg, read_ecg
+from .ecg import ECGPreprocessConfig, check_wfdb_record, load_ecg, read_ecg
 from ..formats import SPLITS
 from ..utils import DataError, LenientDataset, Skipped, Unreadable, handle_bad
 
@@ -116,48 +114,16 @@ def drop_duplicate_keys(
                                                   f"(first at line {first[vals[i]]}); row dropped", strict, skipped)
 
 # %% ../../nbs/10_data.base.ipynb #d94dab14
-_BYTES_PER_SAMPLE = {"8": 1, "16": 2, "24": 3, "32": 4, "61": 2, "80": 1, "160": 2, "212": 1.5, "310": 4 / 3,
-                     "311": 4 / 3}
-
-
 def check_record(
-    record: str | os.PathLike,  # WFDB record path, without extension
+    record: str | os.PathLike,  # WFDB record path, with or without `.hea`
     listed_in: str | None = None,  # name of the table that lists the record, for the message
+    expected_fs: float | Sequence[float] | None = None,  # sampling rates the dataset documents (ECG_RECORD_SPECS)
+    duration_s: tuple[float, float] | None = None,  # (shortest, longest) record the dataset documents, seconds
 ) -> None:
-    """Raise `DataError` if the record's header is missing/unparsable or a data file is absent or has the wrong size."""
-    record = str(record)
-    if record.endswith(".hea"):
-        record = record[:-4]
-    hea = record + ".hea"
-    if not os.path.isfile(hea):
-        raise DataError(hea, f"listed in {listed_in} but file not found" if listed_in else "header file not found")
-    try:
-        h = wfdb.rdheader(record)
-    except Exception as e:  # wfdb raises assorted types on malformed headers
-        raise DataError(hea, f"cannot parse WFDB header ({type(e).__name__}: {e})") from e
-    if not h.n_sig or not h.sig_len:
-        raise DataError(hea, f"header lists {h.n_sig} signals x {h.sig_len} samples")
-    folder = os.path.dirname(record)
-    per_file: dict[str, list[int]] = {}
-    for i, fname in enumerate(h.file_name):
-        per_file.setdefault(fname, []).append(i)
-    for fname, idx in per_file.items():
-        path = os.path.join(folder, fname)
-        if not os.path.isfile(path):
-            raise DataError(path, f"data file named in {os.path.basename(hea)} not found")
-        fmt = str(h.fmt[idx[0]])
-        if fmt not in _BYTES_PER_SAMPLE:
-            continue  # unusual format: leave it to the full read
-        spf = sum((h.samps_per_frame or [1] * h.n_sig)[i] or 1 for i in idx)
-        offset = int(h.byte_offset[idx[0]] or 0)
-        need = offset + math.ceil(h.sig_len * spf * _BYTES_PER_SAMPLE[fmt])
-        have = os.path.getsize(path)
-        if have < need:
-            raise DataError(path, f"truncated data file: {have} bytes, header needs {need} "
-                                  f"({len(idx)} signals x {h.sig_len} samples, format {fmt})")
-        if have > need + 1:  # formats 212/310 may pad to a whole byte
-            raise DataError(path, f"data file holds {have} bytes but the header lists only {h.sig_len} samples "
-                                  f"of {len(idx)} signals (format {fmt}: {need} bytes)")
+    """Raise `DataError` naming the file if the record's header, rate, duration, leads or data-file sizes are wrong.
+
+    The one WFDB record check of the package, `check_wfdb_record` at header level (no signal read)."""
+    check_wfdb_record(record, "header", expected_fs=expected_fs, duration_s=duration_s, listed_in=listed_in)
 
 
 def readable_records(
@@ -166,12 +132,14 @@ def readable_records(
     listed_in: str,  # the table that lists them, for the messages
     strict: bool = False,  # raise on the first bad record instead of skipping it
     skipped: list | None = None,  # collects `Unreadable(path, reason)` of skipped records (lenient mode)
+    expected_fs: float | Sequence[float] | None = None,  # sampling rates the dataset documents
+    duration_s: tuple[float, float] | None = None,  # (shortest, longest) record the dataset documents, seconds
 ) -> np.ndarray:
     """Boolean mask of the records that pass `check_record`; bad ones raise (strict) or are collected in `skipped`."""
     ok = []
     for rel in rels:
         try:
-            check_record(Path(root) / rel, listed_in)
+            check_record(Path(root) / rel, listed_in, expected_fs, duration_s)
             ok.append(True)
         except DataError as e:
             handle_bad(e, strict, skipped)
@@ -271,6 +239,7 @@ class ECGIndexDataset(LenientDataset, Dataset):
     """Items {ecg [12, T], labels multi-hot, text, id, index[, subject_id, study_id]} of an ECG index (lenient)."""
 
     noun = "records"
+    spec: dict = {}  # what the dataset documents (a `formats.ECG_RECORD_SPECS` entry): expected_fs, duration_s
 
     def __init__(
         self,
@@ -306,7 +275,7 @@ class ECGIndexDataset(LenientDataset, Dataset):
 
     def load(self, j: int) -> np.ndarray:
         """Read and preprocess row `j` (strict): float32 [12, T]."""
-        return load_ecg(self.record_path(j), self.cfg, strict=True)
+        return load_ecg(self.record_path(j), self.cfg, strict=True, **self.spec)
 
     def _item(self, j: int) -> dict:
         x = self.load(j)

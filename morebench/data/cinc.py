@@ -15,7 +15,8 @@ import wfdb
 
 from .base import (ECGIndexDataset, check_option, check_record, read_check, read_table,
                                   require_columns, select_split, summarize_index)
-from .ecg import ECGPreprocessConfig, load_ecg, read_ecg
+from .ecg import ECGPreprocessConfig, load_ecg, read_ecg, read_wfdb_header
+from ..formats import ECG_RECORD_SPECS
 from ..utils import DataError, Unreadable, get_rng, handle_bad
 
 # %% auto #0
@@ -89,8 +90,8 @@ def build_cinc_index(
         rel = str(hea.relative_to(root))[:-4]
         try:
             if check_files:
-                check_record(root / rel)
-            comments = wfdb.rdheader(str(root / rel)).comments
+                check_record(root / rel, **ECG_RECORD_SPECS["cinc2021"])
+            comments = read_wfdb_header(root / rel).comments
         except DataError as e:
             handle_bad(e, strict, skipped)
             continue
@@ -143,11 +144,13 @@ def check_checksums(
 def read_checked(record: str | os.PathLike):
     """`read_ecg` of a record whose samples match its header's initial values and checksums."""
     check_checksums(record)
-    return read_ecg(record, strict=True)
+    return read_ecg(record, strict=True, **ECG_RECORD_SPECS["cinc2021"])
 
 # %% ../../nbs/16_data.cinc.ipynb #730d4f17
 class CinCDataset(ECGIndexDataset):
     """CinC 2021 records as {ecg [12, T], labels multi-hot, text="", id=record name}; samples checked against the header."""
+
+    spec = ECG_RECORD_SPECS["cinc2021"]
 
     def __init__(
         self,
@@ -169,7 +172,7 @@ class CinCDataset(ECGIndexDataset):
     def load(self, j: int) -> np.ndarray:
         """Read (checksums checked) and preprocess row `j` (strict): float32 [12, T]."""
         check_checksums(self.record_path(j))
-        return load_ecg(self.record_path(j), self.cfg, strict=True)
+        return load_ecg(self.record_path(j), self.cfg, strict=True, **self.spec)
 
 # %% ../../nbs/16_data.cinc.ipynb #3099e222
 def summarize(

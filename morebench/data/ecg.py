@@ -24,12 +24,12 @@ from .ecg_augment import ECGAugment, compose, segment_permute, time_warp  # noqa
 from .ecg_filter import HAVE_NUMBA, baseline_kernels, fast_medfilt, remove_baseline  # noqa: F401
 
 # %% auto #0
-__all__ = ['LEADS', 'canonical_lead', 'WFDBHeader', 'read_wfdb_header', 'ECGRecord', 'read_wfdb', 'read_ecg', 'check_wfdb_record',
+__all__ = ['canonical_lead', 'WFDBHeader', 'read_wfdb_header', 'ECGRecord', 'read_wfdb', 'read_ecg', 'check_wfdb_record',
            'resample_ecg', 'fix_length', 'ECGPreprocessConfig', 'normalize_leads', 'preprocess_ecg', 'load_ecg',
            'load_ecg_batch']
 
 # %% ../../nbs/11_data.ecg.ipynb #b7067240
-LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+from ..formats import LEADS  # the model input order, defined once
 
 _LEAD_KEYS = {name.lower(): name for name in LEADS}
 

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
-from .ecg import ECGPreprocessConfig
+from .ecg import ECGPreprocessConfig, read_ecg
 from .base import (ECGIndexDataset, check_option, drop_bad_rows, drop_duplicate_keys, read_check,
                                   read_table, readable_records, require_columns, summarize_index)
-from ..formats import MACHINE_MEASUREMENTS_CSV, RECORD_LIST_CSV
+from ..formats import ECG_RECORD_SPECS, MACHINE_MEASUREMENTS_CSV, RECORD_LIST_CSV
 from .text import cardiology_report
 from ..utils import DataError, Unreadable
 
@@ -50,13 +51,15 @@ def build_mimic_ecg_index(
     df["report"] = [cardiology_report(r, n_reports=n_reports) for r in df[rep_cols].to_dict("records")]
     df["path"] = df["path"].astype(str).str.replace(r"\.(hea|dat)$", "", regex=True)
     if check_files:
-        df = df[readable_records(root, df["path"], RECORD_LIST_CSV, strict, skipped)]
+        df = df[readable_records(root, df["path"], RECORD_LIST_CSV, strict, skipped, **ECG_RECORD_SPECS["mimic-ecg"])]
     index = df[["subject_id", "study_id", "ecg_time", "path", "report", *rep_cols]].reset_index(drop=True)
     return index, skipped
 
 # %% ../../nbs/15_data.mimic_ecg.ipynb #c541f273
 class MIMICECGDataset(ECGIndexDataset):
     """MIMIC-IV-ECG records as {ecg [12, T], labels (empty), text=machine report, id=study_id, subject_id, study_id}."""
+
+    spec = ECG_RECORD_SPECS["mimic-ecg"]
 
     def __init__(
         self,
@@ -94,7 +97,7 @@ def summarize(
     check_option(check, CHECKS)
     index, skipped = build_mimic_ecg_index(root, n_reports, strict, check_files=check != "none")
     if check == "signal":
-        index = read_check(Path(root), index, strict, skipped)
+        index = read_check(Path(root), index, strict, skipped, reader=partial(read_ecg, **ECG_RECORD_SPECS["mimic-ecg"]))
     cols = [f"report_{i}" for i in range(n_reports) if f"report_{i}" in index]
     index = index.assign(split="train", labels=[
         sorted({str(v).strip() for v in row if isinstance(v, str) and v.strip()})

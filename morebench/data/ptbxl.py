@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import os
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -16,8 +17,8 @@ import pandas as pd
 
 from .base import (ECGIndexDataset, check_option, drop_bad_rows, drop_duplicate_keys, read_check,
                                   read_table, readable_records, require_columns, select_split, summarize_index)
-from .ecg import ECGPreprocessConfig
-from ..formats import PTBXL_DATABASE_CSV, PTBXL_FOLDS, SCP_STATEMENTS_CSV, ptbxl_fold_split
+from .ecg import ECGPreprocessConfig, read_ecg
+from ..formats import ECG_RECORD_SPECS, PTBXL_DATABASE_CSV, PTBXL_FOLDS, SCP_STATEMENTS_CSV, ptbxl_fold_split
 from ..utils import DataError, Unreadable
 
 
@@ -157,7 +158,7 @@ def build_ptbxl_index(
     db["path"] = db["filename_lr" if sampling_rate == 100 else "filename_hr"].astype(str)
     db["report"] = db["report"].fillna("").astype(str) if "report" in db else ""
     if check_files:
-        db = db[readable_records(root, db["path"], PTBXL_DATABASE_CSV, strict, skipped)]
+        db = db[readable_records(root, db["path"], PTBXL_DATABASE_CSV, strict, skipped, **ECG_RECORD_SPECS["ptbxl"])]
     cols = ["ecg_id", "patient_id", "strat_fold", "split", "path", "report", "labels", "scp_codes"]
     index = db[[c for c in cols if c in db]].reset_index(drop=True)
     index.attrs.update(task=task, sampling_rate=sampling_rate, no_label=n_no_label)
@@ -168,6 +169,8 @@ def build_ptbxl_index(
 # %% ../../nbs/14_data.ptbxl.ipynb #10dc52e9
 class PTBXLDataset(ECGIndexDataset):
     """PTB-XL records of one split as {ecg [12, T], labels multi-hot, text=report, id=ecg_id, subject_id, study_id}."""
+
+    spec = ECG_RECORD_SPECS["ptbxl"]
 
     def __init__(
         self,
@@ -205,7 +208,7 @@ def summarize(
     task = canonical_task(task)
     index, names, skipped = build_ptbxl_index(root, task, sampling_rate, strict, check_files=check != "none")
     if check == "signal":
-        index = read_check(Path(root), index, strict, skipped)
+        index = read_check(Path(root), index, strict, skipped, reader=partial(read_ecg, **ECG_RECORD_SPECS["ptbxl"]))
     return summarize_index("ptbxl", task, index, names, skipped, no_label=index.attrs["no_label"],
                            empty_reports=int((index["report"].str.strip() == "").sum()),
                            sampling_rate=sampling_rate, check=check,
