@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 from .cxr import CXRAugment, CXRPreprocessConfig, load_cxr, normalize_cxr
 from .ecg import ECGPreprocessConfig, load_ecg
 from .mimic_cxr import build_mimic_cxr_index
-from ..formats import CHEXPERT_LABELS, COHORT_FOLDERS, PAPER_13, SPLITS
+from ..formats import CHEXPERT_LABELS, COHORT_FOLDERS, ECG_RECORD_SPECS, PAPER_13, SPLITS
 from .mimic_ecg import build_mimic_ecg_index
 from .base import collate, positive_labels, summarize_index
 from .text import combined_note, read_mimic_cxr_report
@@ -203,7 +203,7 @@ class PairedDataset(LenientDataset, Dataset):
     def _ecg(self, j: int) -> np.ndarray:
         path = self.ecg_root / self.pairs.at[j, "ecg_path"]
         x = self.ecg_cache.get(path) if self.ecg_cache is not None else None
-        x = load_ecg(path, self.ecg_cfg, strict=True) if x is None else np.asarray(x, dtype=np.float32)
+        x = load_ecg(path, self.ecg_cfg, strict=True, **ECG_RECORD_SPECS["mimic-ecg"]) if x is None else np.asarray(x, dtype=np.float32)
         if self.ecg_augment is not None:
             x = self.ecg_augment(x, np.random.default_rng([self.seed, self.epoch, j, 1]))
         return np.ascontiguousarray(x, dtype=np.float32)
