@@ -12,7 +12,7 @@ from morebench.data.cxr import CXRAugment, load_cxr, preprocess_cxr, read_cxr
 from morebench.utils import DataError, shared_data_dir
 
 DATA = shared_data_dir(Path(__file__).parent)
-pytestmark = pytest.mark.skipif(DATA is None, reason="../shared/data (real public samples) not found")
+needs_data = pytest.mark.skipif(DATA is None, reason="../shared/data (real public samples) not found")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 
@@ -39,6 +39,7 @@ def _check_image(path: Path) -> np.ndarray:
     return x
 
 
+@needs_data
 def test_every_covid_image_loads():
     paths = _covid_images()
     assert len(paths) == 227, len(paths)  # SOURCE.md: 227 images
@@ -54,6 +55,7 @@ def test_every_covid_image_loads():
     assert np.abs(a - b).mean() < 0.03  # ~1 grey level in normalised units (1/255/0.293 = 0.013)
 
 
+@needs_data
 def test_nih_pngs_load():
     paths = _nih_images()
     assert len(paths) == 2
@@ -63,6 +65,7 @@ def test_nih_pngs_load():
         assert np.array_equal(x, np.asarray(Image.open(p), np.float32) / np.float32(255))  # 8-bit L: exact
 
 
+@needs_data
 def test_16bit_png_keeps_dynamic_range(tmp_path):
     ramp = np.tile(np.linspace(0, 65535, 4096).astype(np.uint16), (8, 1))
     Image.fromarray(ramp).save(tmp_path / "ramp16.png")
@@ -79,6 +82,7 @@ def test_16bit_png_keeps_dynamic_range(tmp_path):
     assert np.isfinite(preprocess_cxr(read_cxr(tmp_path / "nih16.png"))).all()
 
 
+@needs_data
 def test_rgba_palette_la_modes(tmp_path):
     nih = _nih_images()[1]
     gray = np.asarray(Image.open(nih))
@@ -122,6 +126,7 @@ def _write_dicom(path, stored, photometric, **elements):
     return path
 
 
+@needs_data
 def test_dicom_monochrome1_window_padding(tmp_path):
     # a real radiograph's anatomy as 12-bit MONOCHROME1 (high stored value = dark): stored = 4000 - 15 * v
     v = np.asarray(Image.open(_nih_images()[0])).astype(np.int32)
@@ -154,6 +159,7 @@ def test_dicom_high_bits_masked(tmp_path):
     np.testing.assert_allclose(x[0], stored[0] / stored.max(), atol=1e-6)  # no window: min-max of stored values
 
 
+@needs_data
 def test_bad_input_messages(tmp_path):
     (tmp_path / "zero.jpg").write_bytes(b"")
     real = _covid_images()[0]
@@ -186,6 +192,7 @@ def test_bad_input_messages(tmp_path):
         assert [s.path for s in skipped] == [str(tmp_path / name)] * 2 and reason in skipped[0].reason
 
 
+@needs_data
 def test_augment_on_real_image():
     x = load_cxr(_nih_images()[0], augment=CXRAugment(), rng=np.random.default_rng(0))
     assert x.shape == (3, 224, 224) and np.isfinite(x).all()
