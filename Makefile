@@ -19,10 +19,11 @@ export IPYTHONDIR := $(SCRATCH)/ipython
 export JUPYTER_CONFIG_DIR := $(SCRATCH)/jupyter/config
 export JUPYTER_DATA_DIR := $(SCRATCH)/jupyter/data
 export JUPYTER_RUNTIME_DIR := $(SCRATCH)/jupyter/runtime
+export NUMBA_CACHE_DIR := $(SCRATCH)/numba
 export PYTHONHASHSEED := 0
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: test paper venv sync lint nbtest pytest clean-venv
+.PHONY: test paper venv sync lint nbtest pytest lab docs clean-venv
 
 $(VENV)/.installed: setup.py settings.ini constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +60,17 @@ test: sync lint nbtest pytest
 # The main job: every benchmark notebook on the embedded (synthetic) default data, on CPU.
 paper: venv
 	$(BIN)/morebench paper --out $(OUT) --patients $(PATIENTS) --seed $(SEED)
+
+# JupyterLab on the notebooks (nbs/ = the library, more_nb/ = the benchmarks); installs the `lab` extra first.
+lab: venv
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev,lab]"
+	$(BIN)/jupyter lab --notebook-dir=$(CURDIR)
+
+# The documentation site (_docs/) and README.md from nbs/ (index.ipynb). Needs Quarto on PATH first: without it,
+# nbdev_docs would run nbdev's own installer (sudo, then pip into whatever Python is first on PATH), so we stop.
+docs: venv
+	@command -v quarto >/dev/null || { echo "Quarto is not installed: install it first (see README, 'Documentation')"; exit 2; }
+	$(BIN)/nbdev_docs
 
 clean-venv:
 	rm -rf $(VENV)

@@ -88,3 +88,12 @@ def test_benchmark_parameters_parse():
                     if ln.strip() and not ln.lstrip().startswith("#")]
         assert list(notebook_parameters(REPO / "more_nb" / e.notebook)) == assigned, e.notebook
         assert {"data_root", "out_dir", "seed"} <= set(assigned), e.notebook
+
+
+def test_index_is_the_readme():
+    """nbs/index.ipynb (the docs' home page, settings.ini readme_nb) says what README.md says."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, str(REPO / ".ci" / "sync_index.py"), "--check"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
