@@ -20,6 +20,7 @@ export JUPYTER_CONFIG_DIR := $(SCRATCH)/jupyter/config
 export JUPYTER_DATA_DIR := $(SCRATCH)/jupyter/data
 export JUPYTER_RUNTIME_DIR := $(SCRATCH)/jupyter/runtime
 export NUMBA_CACHE_DIR := $(SCRATCH)/numba
+export npm_config_cache := $(SCRATCH)/npm
 export PYTHONHASHSEED := 0
 export OMP_NUM_THREADS ?= 2
 
@@ -62,9 +63,10 @@ paper: venv
 	$(BIN)/morebench paper --out $(OUT) --patients $(PATIENTS) --seed $(SEED)
 
 # JupyterLab on the notebooks (nbs/ = the library, more_nb/ = the benchmarks); installs the `lab` extra first.
+# (JupyterLab's extension manager calls npm: its cache and logs go to .scratch/npm, not ~/.npm.)
 lab: venv
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev,lab]"
-	$(BIN)/jupyter lab --notebook-dir=$(CURDIR)
+	$(BIN)/jupyter-lab --notebook-dir=$(CURDIR)
 
 # The documentation site (_docs/) and README.md from nbs/ (index.ipynb). Needs Quarto on PATH first: without it,
 # nbdev_docs would run nbdev's own installer (sudo, then pip into whatever Python is first on PATH), so we stop.
