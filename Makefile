@@ -68,10 +68,14 @@ lab: venv
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev,lab]"
 	$(BIN)/jupyter-lab --notebook-dir=$(CURDIR)
 
-# The documentation site (_docs/) and README.md from nbs/ (index.ipynb). Needs Quarto on PATH first: without it,
-# nbdev_docs would run nbdev's own installer (sudo, then pip into whatever Python is first on PATH), so we stop.
+# The documentation site (_docs/) from nbs/ (home page: index.ipynb, written from README.md by .ci/sync_index.py).
+# Needs Quarto on PATH first: without it, nbdev_docs would run nbdev's own installer (sudo, then pip into whatever
+# Python is first on PATH), so we stop. README.md is touched first so that nbdev_docs keeps it (it re-renders
+# README.md from index.ipynb only when the notebook is newer).
 docs: venv
 	@command -v quarto >/dev/null || { echo "Quarto is not installed: install it first (see README, 'Documentation')"; exit 2; }
+	$(BIN)/python .ci/sync_index.py
+	@touch README.md
 	$(BIN)/nbdev_docs
 
 clean-venv:
