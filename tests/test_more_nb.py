@@ -35,3 +35,14 @@ def test_paper_job_on_tiny_cohort(tmp_path):
     table = pd.read_csv(out / "t_data" / "t_data.csv")
     assert table["paper records"].isna().all()  # the paper's numbers are unknown: never filled in
     assert (table.unreadable == 0).all()
+
+
+def test_paper_job_that_runs_no_notebook_fails(tmp_path, capsys):
+    """An empty manifest (or a package without its notebooks) must not end in 'ok' with exit code 0."""
+    (tmp_path / "nbs").mkdir()
+    (tmp_path / "nbs" / "manifest.yaml").write_text("[]\n")
+    rc = main_paper(["--out", str(tmp_path / "out"), "--patients", "4", "--notebooks", str(tmp_path / "nbs")])
+    assert rc == 1
+    assert "no benchmark notebook ran" in capsys.readouterr().err
+    rc = main_paper(["--out", str(tmp_path / "out"), "--notebooks", str(tmp_path / "nowhere")])
+    assert rc == 2 and "benchmark manifest not found" in capsys.readouterr().err
