@@ -66,7 +66,7 @@ paper: venv
 # (JupyterLab's extension manager calls npm: its cache and logs go to .scratch/npm, not ~/.npm.)
 lab: venv
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev,lab]"
-	$(BIN)/jupyter-lab --notebook-dir=$(CURDIR)
+	$(BIN)/jupyter-lab --notebook-dir=$(CURDIR) $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # The documentation site (_docs/) from nbs/ (home page: index.ipynb, written from README.md by .ci/sync_index.py).
 # Needs Quarto on PATH first: without it, nbdev_docs would run nbdev's own installer (sudo, then pip into whatever
