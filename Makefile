@@ -19,10 +19,12 @@ export IPYTHONDIR := $(SCRATCH)/ipython
 export JUPYTER_CONFIG_DIR := $(SCRATCH)/jupyter/config
 export JUPYTER_DATA_DIR := $(SCRATCH)/jupyter/data
 export JUPYTER_RUNTIME_DIR := $(SCRATCH)/jupyter/runtime
+export NUMBA_CACHE_DIR := $(SCRATCH)/numba
+export npm_config_cache := $(SCRATCH)/npm
 export PYTHONHASHSEED := 0
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: test paper venv sync lint nbtest pytest clean-venv
+.PHONY: test paper venv sync lint nbtest pytest lab docs clean-venv
 
 $(VENV)/.installed: setup.py settings.ini constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +61,22 @@ test: sync lint nbtest pytest
 # The main job: every benchmark notebook on the embedded (synthetic) default data, on CPU.
 paper: venv
 	$(BIN)/morebench paper --out $(OUT) --patients $(PATIENTS) --seed $(SEED)
+
+# JupyterLab on the notebooks (nbs/ = the library, more_nb/ = the benchmarks); installs the `lab` extra first.
+# (JupyterLab's extension manager calls npm: its cache and logs go to .scratch/npm, not ~/.npm.)
+lab: venv
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev,lab]"
+	$(BIN)/jupyter-lab --notebook-dir=$(CURDIR) $(if $(filter 0,$(shell id -u)),--allow-root)
+
+# The documentation site (_docs/) from nbs/ (home page: index.ipynb, written from README.md by .ci/sync_index.py).
+# Needs Quarto on PATH first: without it, nbdev_docs would run nbdev's own installer (sudo, then pip into whatever
+# Python is first on PATH), so we stop. README.md is touched first so that nbdev_docs keeps it (it re-renders
+# README.md from index.ipynb only when the notebook is newer).
+docs: venv
+	@command -v quarto >/dev/null || { echo "Quarto is not installed: install it first (see README, 'Documentation')"; exit 2; }
+	$(BIN)/python .ci/sync_index.py
+	@touch README.md
+	$(BIN)/nbdev_docs
 
 clean-venv:
 	rm -rf $(VENV)

@@ -35,3 +35,28 @@ def test_paper_job_on_tiny_cohort(tmp_path):
     table = pd.read_csv(out / "t_data" / "t_data.csv")
     assert table["paper records"].isna().all()  # the paper's numbers are unknown: never filled in
     assert (table.unreadable == 0).all()
+
+
+def test_paper_job_that_runs_no_notebook_fails(tmp_path, capsys):
+    """An empty manifest (or a package without its notebooks) must not end in 'ok' with exit code 0."""
+    (tmp_path / "nbs").mkdir()
+    (tmp_path / "nbs" / "manifest.yaml").write_text("[]\n")
+    rc = main_paper(["--out", str(tmp_path / "out"), "--patients", "4", "--notebooks", str(tmp_path / "nbs")])
+    assert rc == 1
+    assert "no benchmark notebook ran" in capsys.readouterr().err
+    rc = main_paper(["--out", str(tmp_path / "out"), "--notebooks", str(tmp_path / "nowhere")])
+    assert rc == 2 and "benchmark manifest not found" in capsys.readouterr().err
+
+
+def test_manifest_parameter_typo_fails_before_any_work(tmp_path, capsys):
+    """papermill only warns about an undeclared parameter; the runner refuses it before building the cohort."""
+    import shutil
+
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    shutil.copy(MORE_NB / "t_data_statistics.ipynb", nbs)
+    (nbs / "manifest.yaml").write_text("- {name: t_data, artifact: T, notebook: t_data_statistics.ipynb, params: {profle: cpu}}\n")
+    rc = main_paper(["--out", str(tmp_path / "out"), "--notebooks", str(nbs)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "unknown parameter(s) profle" in err and "data_root" in err, err
+    assert not (tmp_path / "out").exists()
