@@ -23,12 +23,12 @@ class XrayTowerConfig:
     model_name: str = "vit_base_patch16_224"  # any timm VisionTransformer name (vit_*, deit_*)
     img_size: int = 224  # input side in pixels (timm resizes the positional embedding when it differs)
     in_chans: int = 3  # input channels (the paper repeats the grey CXR to 3 channels)
-    pretrained: bool = False  # load timm's pretrained weights (downloads unless cached); paper: False (B-11)
+    pretrained: bool = False  # load timm's pretrained weights (downloads unless cached); paper: False (build_model.py:151)
     checkpoint_path: str | None = None  # local timm/our state dict (.pth/.safetensors) loaded after building
     embed_dim: int | None = None  # override the width of `model_name` (None = the model's own)
     depth: int | None = None  # override the number of blocks (None = the model's own)
     num_heads: int | None = None  # override the number of heads (None = the model's own)
-    qkv_bias: bool = False  # bias in the qkv projection; the official Block forces False (B-9)
+    qkv_bias: bool = False  # bias in the qkv projection; the official Block forces False (build_model.py:44-47)
     drop_path_rate: float = 0.0  # stochastic depth; the paper uses none
     dropkey_ratio: float = 0.3  # DropKey r0: share of keys masked before softmax in training
     dropkey_schedule: str = "linear"  # "linear" (paper text, r_l = r0·(1 − l/(L−1))) or "constant" (official code)
@@ -109,7 +109,7 @@ class MoreModelConfig:
     loss_kwargs: dict = field(default_factory=dict)  # arguments of that objective, e.g. {"base": "siglip"} or
     #   {"xray_ecg_weight": 0.5} for "more" (w of the extra L(xray, ecg) term; paper: 0, text is the only anchor)
     temperature: float | None = None  # initial τ, logit_scale = log(1/τ); None = the objective's (infonce: 0.02)
-    learnable_temperature: bool | None = None  # learn τ (and the bias); None = the objective's (infonce: fixed, B-4)
+    learnable_temperature: bool | None = None  # learn τ (and the bias); None = the objective's (infonce: fixed, as in the official code)
     logit_bias: float | None = None  # initial logit bias; None = the objective's (SigLIP: −10; others have none)
 
     def to_dict(self) -> dict:

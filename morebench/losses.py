@@ -109,7 +109,7 @@ class PairwiseLoss(FeatureLoss):
 class ClipLoss(PairwiseLoss):
     """Symmetric InfoNCE (CLIP, Radford et al. 2021) at the model's scale, or a fixed fallback τ."""
 
-    default_temperature = 0.02  # MoRE's official τ (PAPER_SPEC 1.5), the fallback when none is given
+    default_temperature = 0.02  # MoRE's official τ (pretrain_multimodel.py:111-112), the fallback when none is given
 
     def __init__(
         self,
@@ -426,7 +426,7 @@ class ProtoECGNetLoss(FeatureLoss):
         lam_spars: float = 0.0,  # weight of the sparsity term (unused in the paper)
         lam_div: float = 250.0,  # weight of the diversity term
         lam_cnrst: float = 300.0,  # weight of the contrastive prototype term
-        released_code_sign: bool = False,  # reproduce +½(ΣC∘pos_n + ΣC∘neg_n) (PAPER_SPEC 7.4) instead of the paper's
+        released_code_sign: bool = False,  # reproduce +½(ΣC∘pos_n + ΣC∘neg_n) (released code) instead of the paper's
         cnrst_scale: str = "half",  # "half" (paper, ½) or "sqrt_p" (1/√P, the readable released copy)
         pos_weight: Tensor | None = None,  # class weights of the BCE term
         key: str = "ecg",  # embedding compared with the prototypes when `proto_sim` is absent
@@ -535,7 +535,7 @@ class Objective:
 
 
 LOSSES: dict[str, Objective] = {
-    "infonce": Objective(ClipLoss, LogitScalars(math.log(1 / 0.02))),  # MoRE's official τ (B-4: never learned)
+    "infonce": Objective(ClipLoss, LogitScalars(math.log(1 / 0.02))),  # MoRE's official τ (never learned, B-4)
     "clip": Objective(ClipLoss, LogitScalars(math.log(1 / 0.07), learnable=True)),  # CLIP: learned, clamped ≤ 100
     "siglip": Objective(SigLipLoss, LogitScalars(math.log(10.0), -10.0, learnable=True)),
     "m3col": Objective(MixCoLoss, LogitScalars(math.log(1 / 0.1))),

@@ -198,7 +198,7 @@ def read_cxr(
 # %% ../../nbs/20_data.cxr.ipynb #73af6065
 @dataclass
 class CXRPreprocessConfig:
-    """How an X-ray becomes a model input (defaults: MoRE, PAPER_SPEC 1.8)."""
+    """How an X-ray becomes a model input (defaults: MoRE, official utils/create_dataset.py:410-423)."""
 
     size: int = 224  # output side length (square)
     resize: Literal["stretch", "pad", "center_crop"] = "stretch"  # stretch ignores aspect (paper); pad/center_crop keep it
@@ -355,7 +355,7 @@ def gaussian_blur(
 
 @dataclass
 class CXRAugment:
-    """MoRE's X-ray training augmentations (PAPER_SPEC 1.7), seeded: `aug(img, rng)` on the uint8 CLAHE image."""
+    """MoRE's X-ray training augmentations (create_dataset.py:383-394), seeded: `aug(img, rng)` on the uint8 CLAHE image."""
 
     crop_p: float = 0.8  # probability of RandomResizedCrop
     crop_scale: tuple[float, float] = (0.2, 1.0)  # crop area as a fraction of the image

@@ -29,7 +29,7 @@ __all__ = ['TASKS', 'TASK_ALIASES', 'SUPERCLASS_PRIORITY', 'CHECKS', 'canonical_
 # %% ../../nbs/14_data.ptbxl.ipynb #91a0ea95
 TASKS = ("superclass", "subclass", "diagnostic", "form", "rhythm", "all", "superclass_single")
 TASK_ALIASES = {"superdiagnostic": "superclass", "subdiagnostic": "subclass"}  # Strodthoff et al.'s names
-SUPERCLASS_PRIORITY = ("NORM", "STTC", "MI", "HYP", "CD")  # MoRE zero-shot single-label priority (PAPER_SPEC 2.5)
+SUPERCLASS_PRIORITY = ("NORM", "STTC", "MI", "HYP", "CD")  # MoRE zero-shot priority (zero_shot_ecg_more.py:19-29)
 CHECKS = ("signal", "header", "none")  # what `summarize` can check: read every signal, headers + sizes, nothing
 
 
