@@ -13,6 +13,7 @@ import pandas as pd
 from PIL import Image
 
 from .cxr import render_cxr
+from .labeller import label_report
 from .reports import CHEXPERT_LABELS, radiology_report
 
 # %% auto #0
@@ -50,7 +51,7 @@ def study_reports(
     cohort,  # a `Cohort` (patients, cxr_studies)
     seed: int = 0,  # report wording is a function of (seed, study_id)
 ) -> pd.DataFrame:
-    """One SYNTHETIC report per study with its text-derived CheXpert labels and edema grade (deterministic)."""
+    """One SYNTHETIC report per study, its CheXpert labels from `label_report` on the text, and the edema grade."""
     first, views = {}, {}
     for r in _states(cohort).to_dict("records"):
         sid = int(r["study_id"])
@@ -62,8 +63,10 @@ def study_reports(
         prior = None
         if r.get("has_prior") and not pd.isna(r.get("prior_study_id")):
             prior = first.get(int(r["prior_study_id"]))
-        text, labels = radiology_report({**r, "views": views[sid]}, prior, np.random.default_rng([seed, sid, 17]))
-        rows.append(dict(subject_id=int(r["subject_id"]), study_id=sid, text=text, **labels))
+        text, gen = radiology_report({**r, "views": views[sid]}, prior, np.random.default_rng([seed, sid, 17]))
+        labels = label_report(text)  # the CSVs carry what a CheXpert-style labeller reads in the text, as the real ones
+        sev = gen["edema_severity"] if labels["Edema"] != -1.0 else np.nan
+        rows.append(dict(subject_id=int(r["subject_id"]), study_id=sid, text=text, **labels, edema_severity=sev))
     return pd.DataFrame(rows)
 
 
