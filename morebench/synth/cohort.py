@@ -239,7 +239,20 @@ def sample_ecg_studies(
     """One row per SYNTHETIC 12-lead ECG with its rhythm, rate, morphology and intervals."""
     first = cxr.groupby("subject_id").study_datetime.min()
     rows = []
-    for p in patients.itertuples(index=False):
+    morph = rng.integers(0, 2**31 - 1, len(patients))  # one morphology seed per patient: it persists across ECGs
+    for p, morph_seed in zip(patients.itertuples(index=False), morph):
+        # the patient's own conduction times, drawn once; each ECG varies a little around them. Borderline values
+        # exist on both sides of every cut-off (QRS 105-130 ms without a named block, complete blocks from ~112 ms as
+        # the cart measures them, PR 200-222 ms without first-degree block), so no interval alone gives a label.
+        bbb = p.conduction in ("rbbb", "lbbb")
+        if bbb:
+            qrs0 = float(np.clip(rng.normal(140, 14), 112, 190))
+        elif rng.random() < 0.08:  # nonspecific intraventricular conduction delay / incomplete block
+            qrs0 = float(rng.uniform(105, 130))
+        else:
+            qrs0 = float(np.clip(rng.normal(92 + 6 * p.lvh, 9), 70, 118))
+        pr0 = float(200 + rng.gamma(2.0, 22.0)) if p.conduction == "avb1" else float(np.clip(rng.normal(160, 21), 110, 222))
+        qtc0 = rng.normal(415 + 25 * bbb, 18)
         n_ecg = int(rng.choice(4, p=[0.1, 0.4, 0.3, 0.2]))
         eps = anchors[p.subject_id]
         t_first = first[p.subject_id].floor("D") - pd.Timedelta(days=eps[0][0])
@@ -263,18 +276,19 @@ def sample_ecg_studies(
             conduction = p.conduction if not (rhythm == "af" and p.conduction == "avb1") else "none"
             mi_acute = bool(p.mi_territory != "none" and rng.random() < 0.2)
             t_inv = bool(rng.random() < (0.6 if (p.mi_territory != "none" and not mi_acute) else 0.4 if p.lvh else 0.05))
-            pr = np.nan if rhythm == "af" else float(rng.uniform(222, 320) if conduction == "avb1" else rng.normal(158, 16))
+            pr = np.nan if rhythm == "af" else float(pr0 + rng.normal(0, 6) - 0.4 * (hr - 72))
             if not np.isnan(pr):
-                pr = float(np.clip(pr, 122, 196)) if conduction != "avb1" else pr
-            qrs = float(rng.uniform(126, 166) if conduction in ("rbbb", "lbbb") else np.clip(rng.normal(90 + 6 * p.lvh, 8), 70, 112))
-            qtc = rng.normal(420 + 25 * (conduction in ("rbbb", "lbbb")), 18)
-            qt = float(np.clip(qtc * np.sqrt(60.0 / hr), 280, 560))
+                pr = max(pr, 201.0) if conduction == "avb1" else float(np.clip(pr, 105, 222))
+            qrs = float(qrs0 + rng.normal(0, 3))
+            qtc = qtc0 + rng.normal(0, 8)
+            qt = float(np.clip(qtc * (60.0 / hr) ** (1 / 3), 280, 560))  # Fridericia: QT adapts to the rate
+            n_pvc = int(rng.choice([1, 1, 2, 3])) if rng.random() < (0.05 + 0.06 * (p.mi_territory != "none") + 0.05 * p.hf) else 0
             rows.append(dict(subject_id=p.subject_id, ecg_time=when.floor("s"), rhythm=rhythm, hr=round(hr, 1),
                              conduction=conduction, mi_territory=p.mi_territory, mi_acute=mi_acute, lvh=bool(p.lvh),
                              t_inversion=t_inv, pr_ms=None if np.isnan(pr) else round(pr), qrs_ms=round(qrs),
-                             qt_ms=round(qt)))
+                             qt_ms=round(qt), n_pvc=n_pvc, morph_seed=int(morph_seed)))
     cols = ["subject_id", "ecg_time", "rhythm", "hr", "conduction", "mi_territory", "mi_acute", "lvh", "t_inversion",
-            "pr_ms", "qrs_ms", "qt_ms"]
+            "pr_ms", "qrs_ms", "qt_ms", "n_pvc", "morph_seed"]
     df = pd.DataFrame(rows, columns=cols)
     df.insert(1, "study_id", _unique_ids(rng, len(df), 40_000_000))
     df = df.sort_values(["subject_id", "ecg_time"], kind="stable").reset_index(drop=True)
