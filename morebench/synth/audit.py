@@ -166,10 +166,14 @@ def ecg_audit_data(
         "rr_ms": rr, "qrs_axis": miss(m.qrs_axis), "t_axis": miss(m.t_axis),
         "p_dur_ms": miss(m.p_end) - p_on,
     }).astype(float)
-    labels = pd.DataFrame({
-        "AF": m.rhythm == "af", "RBBB": m.conduction == "rbbb", "LBBB": m.conduction == "lbbb",
-        "1AVB": m.conduction == "avb1", "MI (old)": (m.mi_territory != "none") & ~m.mi_acute.astype(bool),
-        "MI (acute)": m.mi_acute.astype(bool), "LVH": m.lvh.astype(bool), "T inversion": m.t_inversion.astype(bool),
+    rep = [c for c in m.columns if re.fullmatch(r"report_\d+", c)]
+    text = m[rep].apply(lambda row: " ".join(v for v in row if isinstance(v, str)), axis=1)
+    has = lambda pat: text.str.contains(pat, regex=True)  # noqa: E731
+    labels = pd.DataFrame({  # what the machine statements (the MIMIC-IV-ECG text labels) say
+        "AF": has("Atrial fibrillation"), "RBBB": has("Right bundle branch block"),
+        "LBBB": has("Left bundle branch block"), "1AVB": has("A-V block"), "MI": has("infarct"),
+        "STEMI": has("ACUTE MI"), "LVH": has("Left ventricular hypertrophy"), "T wave": has("T wave"),
+        "Normal ECG": has("Normal ECG"),
     }).astype(float)
     db = root / "ptbxl" / "ptbxl_database.csv"
     if db.is_file():  # PTB-XL superclasses of the same ECGs (same recording time)
