@@ -18,10 +18,10 @@ MENTIONS = {
     "Atelectasis": [r"atelecta\w*", r"\bcollapse[sd]?\b"],
     "Cardiomegaly": [r"cardiomegaly", r"(?:heart|cardiac silhouette|cardiac shadow|heart size)(?: size)?(?: \w+){0,3} enlarged",
                      r"enlarge(?:d|ment of the)(?: \w+){0,2} (?:heart|cardiac silhouette)", r"cardiac enlargement",
-                     r"heart size(?: is)?(?: \w+){0,2} (?:normal|within normal limits|upper limits of normal)",
-                     r"normal(?:-sized)? (?:heart|cardiac) size", r"heart is normal in size",
-                     r"normal[- ]sized? heart", r"cardiac silhouette is (?:normal|within normal limits)",
-                     r"heart size"],
+                     r"(?:heart size|heart|cardiac (?:silhouette|size|shadow|contour)s?)(?: is| are)?(?: \w+){0,2} "
+                     r"(?:normal|within normal limits|upper limits of normal|unremarkable|not enlarged)",
+                     r"normal(?:-sized)? (?:heart|cardiac) (?:size|silhouette)", r"normal[- ]sized? heart",
+                     r"heart size", r"cardiac (?:silhouette|size|shadow|contour)"],
     "Consolidation": [r"consolidat\w*"],
     "Edema": [r"edema", r"vascular congestion", r"pulmonary congestion", r"\bchf\b", r"heart failure",
               r"kerley b", r"vascular (?:engorgement|redistribution)", r"indistinct(?:ness of)? (?:the )?(?:pulmonary )?vessels"],
@@ -126,8 +126,8 @@ def mentions(text: str) -> list[tuple[str, str, float]]:
             for obs, rx in _RX.items():
                 for m in rx.finditer(clause):
                     v = classify_mention(clause, m.start(), m.end())
-                    if obs in ("Cardiomegaly", "Enlarged Cardiomediastinum") and "normal" in m.group(0):
-                        v = 0.0  # "heart size normal", "normal heart size"
+                    if obs in ("Cardiomegaly", "Enlarged Cardiomediastinum") and re.search(r"normal|unremarkable|not enlarged", m.group(0)):
+                        v = 0.0  # "heart size normal", "normal heart size", "cardiac silhouette is unremarkable"
                     if obs == "Cardiomegaly" and v == 1.0 and not re.search(r"cardiomegaly|enlarge", m.group(0)):
                         continue  # "heart size" without a cue says nothing
                     if obs == "Enlarged Cardiomediastinum" and v == 1.0 and not re.search(r"widen|enlarge|prominent", m.group(0)):
