@@ -80,6 +80,8 @@ def sample_patients(
     pneumonia = rng.random(n) < _sigmoid(-1.5 + 0.3 * z)
     copd = rng.random(n) < _sigmoid(-2.2 + 0.4 * z)
     normal = ~(mi | lvh | hf | af | (conduction != "none") | pneumonia | copd)
+    # a permanent pacemaker (conduction disease, heart failure): it shows on every X-ray and paces most ECGs
+    pacemaker = rng.random(n) < (0.01 + 0.05 * hf + 0.2 * np.isin(conduction, ["lbbb", "avb1"]))
     return pd.DataFrame(
         {
             "subject_id": 10_000_000 + np.arange(n),
@@ -94,6 +96,7 @@ def sample_patients(
             "pneumonia": pneumonia,
             "copd": copd,
             "normal": normal,
+            "pacemaker": pacemaker,
         }
     )
 
@@ -123,8 +126,10 @@ def _episodes(rng: np.random.Generator) -> list[list[float]]:
     return out
 
 # %% ../../nbs/30_synth.cohort.ipynb #bc243aac
-def _study_state(p, k: int, severity: int, episode_lobe: str | None, rng, difficulty: float) -> dict:
-    """Findings of the k-th study in an episode for patient row `p` (a namedtuple)."""
+def _study_state(p, k: int, severity: int, episode_lobe: str | None, rng, difficulty: float,
+                 icu: tuple = ()) -> dict:
+    """Findings of the k-th study in an episode for patient row `p` (a namedtuple); `icu`: the episode's lines and
+    tubes still in place at this study (they persist within an episode until removed)."""
     # edema: HF decompensation improves over the episode; non-HF patients rarely have fluid overload
     edema = max(0, severity - int(k * rng.choice([0, 1, 1]))) if p.hf else int(rng.choice(4, p=[0.9, 0.06, 0.03, 0.01]))
     consolidation = "none"
@@ -134,8 +139,9 @@ def _study_state(p, k: int, severity: int, episode_lobe: str | None, rng, diffic
         consolidation = str(rng.choice(LOBES))
     pneumonia = consolidation != "none" and (episode_lobe is not None or rng.random() < 0.5)
     ill = edema >= 2 or consolidation != "none"
-    view = "AP" if rng.random() < (0.8 if ill else 0.3) else "PA"
-    devices = rng.random() < (0.55 if view == "AP" else 0.05)
+    view = "AP" if (icu and rng.random() < 0.95) or rng.random() < (0.8 if ill else 0.3) else "PA"
+    device_list = list(icu) + (["pacemaker"] if getattr(p, "pacemaker", False) else [])
+    devices = bool(device_list)
     # effusions follow edema (often bilateral, right larger) and pneumonia (parapneumonic, same side)
     scale = 1.0 / max(difficulty, 0.25)  # subtler findings when harder
     eff_l = eff_r = 0.0
@@ -157,7 +163,7 @@ def _study_state(p, k: int, severity: int, episode_lobe: str | None, rng, diffic
     ptx = str(rng.choice(["left", "right"])) if rng.random() < (0.05 if devices else 0.012) else "none"
     return dict(view=view, edema_grade=edema, effusion_left=round(eff_l, 3), effusion_right=round(eff_r, 3),
                 consolidation=consolidation, pneumonia=bool(pneumonia), atelectasis=atel, pneumothorax=ptx,
-                support_devices=bool(devices), lung_lesion=bool(rng.random() < 0.03),
+                support_devices=bool(devices), devices=";".join(device_list), lung_lesion=bool(rng.random() < 0.03),
                 fracture=bool(rng.random() < 0.015))
 
 
@@ -197,8 +203,15 @@ def sample_cxr_studies(
             severity = int(rng.choice(4, p=[0.3, 0.25, 0.25, 0.2])) if p.hf else 0
             lobe = str(rng.choice(LOBES)) if (p.pneumonia and rng.random() < 0.7) else None
             anchors[p.subject_id].append((times[0], severity + 2 * (lobe is not None)))
+            # lines and tubes are placed once per (acute) episode and stay until removed
+            icu = ()
+            if rng.random() < 0.08 + 0.12 * severity + 0.25 * (lobe is not None):
+                pick = rng.random(3) < np.array([0.5, 0.7, 0.45])
+                icu = tuple(d for d, q in zip(("ett", "central_line", "ng_tube"), pick) if q) or ("central_line",)
             for k, day in enumerate(times):
-                s = _study_state(p, k, severity, lobe, rng, difficulty)
+                if k and icu and rng.random() < 0.35:
+                    icu = tuple(d for d in icu if rng.random() < 0.4)  # some removed (never put back in the episode)
+                s = _study_state(p, k, severity, lobe, rng, difficulty, icu)
                 ctr = ctr0 + 0.02 * (s["view"] == "AP") + rng.normal(0, 0.006)
                 ctr = float(np.clip(ctr, 0.36, 0.75))
                 s.update(cardiomegaly=int(cardiomegaly), ctr=round(ctr, 3))
@@ -276,6 +289,7 @@ def sample_ecg_studies(
                 hr = float(np.clip(rng.normal(74 + 9 * acuity + 4 * p.hf, 11), 42, 150))
                 rhythm = "sinus_tachy" if hr > 100 else "sinus_brady" if hr < 60 else "sinus"
             conduction = p.conduction if not (rhythm == "af" and p.conduction == "avb1") else "none"
+            paced = bool(getattr(p, "pacemaker", False)) and rng.random() < 0.8
             mi_acute = bool(p.mi_territory != "none" and rng.random() < 0.2)
             t_inv = bool(rng.random() < (0.6 if (p.mi_territory != "none" and not mi_acute) else 0.4 if p.lvh else 0.05))
             pr = np.nan if rhythm == "af" else float(pr0 + rng.normal(0, 6) - 0.4 * (hr - 72))
@@ -285,8 +299,14 @@ def sample_ecg_studies(
             qtc = qtc0 + rng.normal(0, 8)
             qt = float(np.clip(qtc * (60.0 / hr) ** (1 / 3), 280, 560))  # Fridericia: QT adapts to the rate
             n_pvc = int(rng.choice([1, 1, 2, 3])) if rng.random() < (0.05 + 0.06 * (p.mi_territory != "none") + 0.05 * p.hf) else 0
+            mi_terr, lvh = p.mi_territory, bool(p.lvh)
+            if paced:  # a paced ECG: fixed rate, AV delay, wide paced QRS; the pacing hides the underlying morphology
+                rhythm, conduction, mi_terr, mi_acute, lvh, t_inv, n_pvc = "paced", "none", "none", False, False, False, 0
+                hr = float(np.clip(rng.normal(70, 6), 60, 90))
+                pr, qrs = float(rng.uniform(140, 200)), float(rng.normal(155, 10))
+                qt = float(np.clip(rng.normal(460, 15) * (60.0 / hr) ** (1 / 3), 380, 540))
             rows.append(dict(subject_id=p.subject_id, ecg_time=when.floor("s"), rhythm=rhythm, hr=round(hr, 1),
-                             conduction=conduction, mi_territory=p.mi_territory, mi_acute=mi_acute, lvh=bool(p.lvh),
+                             conduction=conduction, mi_territory=mi_terr, mi_acute=mi_acute, lvh=lvh,
                              t_inversion=t_inv, pr_ms=None if np.isnan(pr) else round(pr), qrs_ms=round(qrs),
                              qt_ms=round(qt), n_pvc=n_pvc, morph_seed=int(morph_seed)))
     cols = ["subject_id", "ecg_time", "rhythm", "hr", "conduction", "mi_territory", "mi_acute", "lvh", "t_inversion",

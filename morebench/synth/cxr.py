@@ -72,8 +72,11 @@ def device_set(state: Mapping) -> tuple[str, ...]:
     "Which support devices a study shows: `state['devices']` if given, else drawn from the study id (stable)."
     if not state.get("support_devices", False):
         return ()
-    if state.get("devices"):
-        return tuple(d for d in DEVICES if d in set(state["devices"]))
+    devs = state.get("devices")
+    if isinstance(devs, str):  # the cohort's CSV column: 'ett;central_line'
+        devs = [d for d in devs.split(";") if d]
+    if isinstance(devs, (list, tuple, set, frozenset)) and devs:
+        return tuple(d for d in DEVICES if d in set(devs))
     g = np.random.default_rng(int(state.get("study_id", 0)) % 2**32 + 7)
     pick = g.random(4) < np.array([0.55, 0.65, 0.3, 0.4])
     if not pick.any():

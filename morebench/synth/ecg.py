@@ -148,10 +148,13 @@ def beat_template(
     terr = state.get("mi_territory", "none")
     acute = bool(state.get("mi_acute", False))
     lvh = bool(state.get("lvh", False))
+    paced = state.get("rhythm") == "paced"
+    if paced:  # right-ventricular apical pacing: LBBB-like wide QRS with a superior axis, no infarct/LVH/T signs shown
+        cond, terr, acute, lvh = "lbbb", "none", False, False
     pre, post = pr + 0.12, qt + 0.25
     tau = np.arange(-round(pre * fs), round(post * fs)) / fs
     onset = round(pre * fs)
-    axis = m["axis"] - 10 * lvh - 25 * (cond == "lbbb")
+    axis = m["axis"] - 10 * lvh - 25 * (cond == "lbbb") - 75 * paced
     main = _axis_dir(axis, m["post"] + 0.1 * lvh)
     # LVH voltage: like the real voltage criteria, sensitive but not perfectly so (some LVH stays under 3.5 mV)
     gain = _DIPOLE_SCALE * m["gain"] * (1 + (m["lvh_gain"] * e) * lvh)
@@ -185,6 +188,9 @@ def beat_template(
         vent_lobes.append((0.25 * d_norm, 0.1 * d_norm, 0.1 * d_norm, q_amp, -TERRITORY[terr]))
         if terr == "anterior":  # loss of anterior forces: poor R-wave progression
             vent_lobes.append((0.30 * d_norm, 0.10 * d_norm, 0.10 * d_norm, -0.6 * m["ant"] * gain, _unit([0.5, 0.45, 0.75])))
+    if paced:  # the pacing spike: a very short, large deflection just before the QRS
+        vent_lobes = [(lb[0] + 0.01, *lb[1:]) for lb in vent_lobes]
+        vent_lobes.append((0.0, 0.0015, 0.0015, 2.0, _unit([0.3, -0.6, -0.7])))
     qrs_d = _lobes(tau, vent_lobes)
     # T wave: asymmetric, near the QRS axis; discordant in bundle branch block
     s_after = m["s_after"]
@@ -218,11 +224,14 @@ def beat_onsets(
     seconds: float,  # record length
     rng: np.random.Generator,  # randomness
     lead_in: float = 1.5,  # start beats this long before t=0 so the record begins mid-rhythm
+    paced: bool = False,  # a fixed pacemaker rate
 ) -> np.ndarray:
     """QRS onset times (s) covering [-lead_in, seconds)."""
     rr0 = 60.0 / hr
     n = int((seconds + lead_in) / rr0 * 1.6) + 4
-    if af:
+    if paced:  # a pacemaker fires at its programmed rate
+        rr = rr0 * (1 + rng.normal(0, 0.002, n))
+    elif af:
         cv = rng.uniform(0.15, 0.25)
         rr = rr0 * rng.gamma(1 / cv**2, cv**2, n)
         rr = np.clip(rr, 0.28, 2.0)
@@ -306,7 +315,7 @@ def synth_ecg(
     af = state.get("rhythm") == "af"
     atr, vent, onset, info = beat_template(state, rng, fs, difficulty)
     L = vent.shape[1]
-    onsets = beat_onsets(float(state.get("hr", 70)), af, seconds, rng)
+    onsets = beat_onsets(float(state.get("hr", 70)), af, seconds, rng, paced=state.get("rhythm") == "paced")
     kinds = np.zeros(len(onsets), dtype=int)  # 0 conducted, 1 PVC
     n_pvc = int(state.get("n_pvc", 0) or 0)
     pvc = None
@@ -411,6 +420,12 @@ def ecg_statements(
     out, major, minor = [], False, False
     hr, rhythm = float(state["hr"]), state["rhythm"]
     n_pvc = int(state.get("n_pvc", 0) or 0)
+    if rhythm == "paced":
+        out.append(pick(["Ventricular-paced rhythm", "AV dual-paced rhythm", "Atrial-sensed ventricular-paced rhythm"]))
+        if rng.random() < 0.6:
+            out.append("No further analysis attempted due to paced rhythm")
+        out.append("Abnormal ECG")
+        return out
     if rhythm == "af":
         out.append("Atrial fibrillation with rapid ventricular response" if hr > 100 else
                    "Atrial fibrillation with slow ventricular response" if hr < 60 else
@@ -507,6 +522,8 @@ SCP_TABLE = {
     "AFIB": ("atrial fibrillation", None, None, 1, None, None, "Statements related to impulse formation (abnormalities)"),
 }
 SUPERCLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
+SCP_TABLE.setdefault("PACE", ("normal functioning artificial pacemaker", None, None, 1, None, None,
+                              "Pacemaker types and pacemaker function"))
 _MI_CODES = {"anterior": ("ASMI", "AMI"), "inferior": ("IMI", "ILMI"), "lateral": ("LMI", "LMI")}
 _ISC_CODES = {"anterior": "ISCAN", "inferior": "ISCIN", "lateral": "ISCLA"}
 
@@ -543,6 +560,8 @@ def scp_codes(
         codes["INVT"] = 0.0
     if qtc_ms(state) > 480 and cond not in ("rbbb", "lbbb"):
         codes["LNGQT"] = 100.0
+    if state["rhythm"] == "paced":  # as in PTB-XL: 'pacemaker ekg', {'PACE': 100.0}
+        return {"PACE": 100.0}
     if not codes:
         codes["NORM"] = {"sinus": 100.0, "af": 50.0}.get(state["rhythm"], 80.0)
     codes[{"sinus": "SR", "sinus_tachy": "STACH", "sinus_brady": "SBRAD", "af": "AFIB"}[state["rhythm"]]] = 0.0
@@ -587,6 +606,8 @@ def ptbxl_report(
     rng = get_rng(state.get("seed") if rng is None else rng)
     w = _EN if rng.random() < p_english else _DE
     state = read_state(state)
+    if state["rhythm"] == "paced":
+        return "pacemaker ekg" if w is _DE else "pacemaker ecg."
     codes = scp_codes(state)
     parts = [w[state["rhythm"]]]
     cond, terr = state.get("conduction", "none"), state.get("mi_territory", "none")

@@ -1,0 +1,68 @@
+"""Patients persist in the SYNTHETIC cohort: two ECGs of one patient look more alike than ECGs of two patients
+(median-beat morphology correlation), and devices do not flicker between studies."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from morebench.synth.cohort import sample_cohort
+from morebench.synth.ecg import synth_ecg
+from morebench.synth.ecg_stats import ecg_features, morphology_correlation
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return sample_cohort(160, seed=5)
+
+
+def test_ecg_morphology_persists(cohort):
+    e = cohort.ecg_studies
+    e = e[e.rhythm.isin(["sinus", "sinus_brady", "sinus_tachy"])]
+    multi = e.groupby("subject_id").filter(lambda g: len(g) >= 2)
+    beats = {}
+    for r in multi.to_dict("records"):
+        f = ecg_features(synth_ecg(r), 500)
+        if "_median_beat" in f:
+            beats.setdefault(r["subject_id"], []).append(f["_median_beat"])
+    subj = [s for s, b in beats.items() if len(b) >= 2]
+    assert len(subj) >= 20
+    same = [morphology_correlation(beats[s][0], beats[s][1]) for s in subj]
+    rng = np.random.default_rng(0)
+    diff = []
+    for _ in range(len(subj) * 3):
+        a, b = rng.choice(len(subj), 2, replace=False)
+        diff.append(morphology_correlation(beats[subj[a]][0], beats[subj[b]][1]))
+    # same patient: nearly identical morphology (slight drift); different patients: clearly less alike
+    assert np.median(same) > 0.9 and np.median(same) > np.median(diff) + 0.15, (np.median(same), np.median(diff))
+    assert np.mean(np.array(same) > np.median(diff)) > 0.9
+
+
+def test_devices_persist(cohort):
+    cx, pt = cohort.cxr_studies, cohort.patients
+    pm = set(pt.subject_id[pt.pacemaker])
+    assert cx[cx.subject_id.isin(pm)].devices.str.contains("pacemaker").all()
+    # within a study series, an ICU device never reappears after it was removed in the same episode: count the
+    # switches off->on between consecutive studies less than a few days apart
+    st = cx.drop_duplicates("study_id").sort_values(["subject_id", "study_datetime"])
+    flicker = 0
+    for _, g in st.groupby("subject_id"):
+        prev_t, prev_d = None, set()
+        for r in g.itertuples():
+            d = set(str(r.devices).split(";")) - {"", "nan", "pacemaker"}
+            if prev_t is not None and (r.study_datetime - prev_t).days < 5 and (d - prev_d) and prev_d:
+                flicker += 1
+            prev_t, prev_d = r.study_datetime, d
+    assert flicker == 0
+
+
+def test_paced_ecgs_are_paced(cohort):
+    e = cohort.ecg_studies
+    paced = e[e.rhythm == "paced"]
+    if paced.empty:
+        pytest.skip("no paced ECG in this small cohort")
+    from morebench.synth.ecg import ecg_statements, scp_codes
+
+    r = paced.iloc[0].to_dict()
+    assert "paced" in ecg_statements(r)[0].lower() and scp_codes(r) == {"PACE": 100.0}
+    f = ecg_features(synth_ecg(r), 500)
+    assert abs(f["hr"] - r["hr"]) < 5 and f["rr_cv"] < 0.02  # a fixed pacing rate
