@@ -286,7 +286,7 @@ def sample_ecg_studies(
             if rhythm == "af":
                 hr = float(np.clip(rng.normal(92 + 8 * acuity, 18), 55, 160))
             else:
-                hr = float(np.clip(rng.normal(74 + 9 * acuity + 4 * p.hf, 11), 42, 150))
+                hr = float(np.clip(rng.normal(69 + 9 * acuity + 4 * p.hf, 11), 42, 150))
                 rhythm = "sinus_tachy" if hr > 100 else "sinus_brady" if hr < 60 else "sinus"
             conduction = p.conduction if not (rhythm == "af" and p.conduction == "avb1") else "none"
             paced = bool(getattr(p, "pacemaker", False)) and rng.random() < 0.8

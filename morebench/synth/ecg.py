@@ -104,8 +104,8 @@ def _axis_dir(frontal_deg: float, posterior: float) -> np.ndarray:
 # Fitted to PTB-XL normals (nbs/39_synth.ecg_stats.ipynb): relative gains of V1..V6 over the geometric lead fields,
 # the overall dipole scale (lead II QRS ~0.93 mV) and the spread of the transverse QRS direction (R/S transition by V3
 # in ~58 % of normals).
-_CHEST_FIT = np.array([1.4, 1.9, 1.6, 1.6, 1.38, 1.15])
-_DIPOLE_SCALE = 0.68
+_CHEST_FIT = np.array([1.28, 1.7, 1.4, 1.4, 1.2, 1.03])
+_DIPOLE_SCALE = 0.76
 
 
 def morphology(
@@ -116,9 +116,9 @@ def morphology(
     ms = state.get("morph_seed")
     has = ms is not None and ms == ms
     prng = get_rng(int(ms)) if has else rng
-    m = dict(axis=prng.normal(50, 24), post=prng.normal(0.3, 0.3), gain=prng.lognormal(0, 0.25),
+    m = dict(axis=prng.normal(48, 34), post=prng.normal(0.3, 0.3), gain=prng.lognormal(0, 0.25),
              lvh_gain=prng.uniform(0.25, 0.9), p_amp=prng.uniform(0.07, 0.14), sept=prng.uniform(0.1, 0.2),
-             ant=prng.uniform(0.1, 0.6), basal=prng.uniform(0.15, 0.45), t_amp=prng.uniform(0.2, 0.36),
+             ant=prng.uniform(0.08, 0.5), basal=prng.uniform(0.15, 0.45), t_amp=prng.uniform(0.2, 0.36),
              s_after=prng.uniform(0.03, 0.04), t_rise=prng.uniform(0.06, 0.075), rbbb=prng.uniform(0.55, 0.85),
              q_amp=prng.uniform(0.2, 0.6), chest=prng.lognormal(0, 0.18, 6) * prng.lognormal(0, 0.15),
              q_any=prng.random())
