@@ -66,3 +66,28 @@ def test_paced_ecgs_are_paced(cohort):
     assert "paced" in ecg_statements(r)[0].lower() and scp_codes(r) == {"PACE": 100.0}
     f = ecg_features(synth_ecg(r), 500)
     assert abs(f["hr"] - r["hr"]) < 5 and f["rr_cv"] < 0.02  # a fixed pacing rate
+
+
+def test_external_sets_are_other_patients(tmp_path):
+    """CheXpert and PTB-XL in a cohort of >= 100 patients are written from other patients than the MIMIC layouts."""
+    import pandas as pd
+
+    from morebench.synth.cxr_formats import write_cxr_layouts
+    from morebench.synth.ecg_formats import write_ecg_layouts
+
+    c = sample_cohort(110, seed=2)
+    write_ecg_layouts(c, {"mimic-ecg": tmp_path / "m", "ptbxl": tmp_path / "p"})
+    rl = pd.read_csv(tmp_path / "m" / "record_list.csv")
+    db = pd.read_csv(tmp_path / "p" / "ptbxl_database.csv")
+    ptbxl_subjects = set((db.patient_id - 1 + 10_000_000).astype(int))
+    assert len(rl) and len(db) and not set(rl.subject_id) & ptbxl_subjects
+    assert ptbxl_subjects == set(c.part("ptbxl").ecg_studies.subject_id)
+    assert (tmp_path / "p" / db.filename_lr.iloc[0]).with_suffix(".hea").is_file()
+    write_cxr_layouts(c, {"mimic-cxr": tmp_path / "x", "chexpert": tmp_path / "c"}, size=64, chexpert_size=32)
+    meta = pd.read_csv(tmp_path / "x" / "mimic-cxr-2.0.0-metadata.csv")
+    lab = pd.read_csv(tmp_path / "x" / "mimic-cxr-2.0.0-chexpert.csv")
+    mimic = set(c.part("mimic").patients.subject_id)
+    assert set(meta.subject_id) <= mimic and set(lab.subject_id) <= mimic
+    tr = pd.read_csv(tmp_path / "c" / "CheXpert-v1.0-small" / "train.csv")
+    va = pd.read_csv(tmp_path / "c" / "CheXpert-v1.0-small" / "valid.csv")
+    assert len(tr) + len(va) == len(c.part("chexpert").cxr_studies) < len(c.cxr_studies) - len(meta) + 1

@@ -43,6 +43,18 @@ class Cohort:
         """Map subject_id -> split (train/validate/test)."""
         return dict(zip(self.patients.subject_id, self.patients.split))
 
+    def part(self, source: str) -> "Cohort":
+        """The patients (and their studies) that the `source` layouts are written from: 'mimic' (MIMIC-CXR, MIMIC-IV-ECG,
+        edema), 'chexpert' or 'ptbxl'. Cohorts of >= 100 patients hold three disjoint groups, so CheXpert and PTB-XL are
+        external test sets as in the paper; smaller cohorts (tests, demos) write every layout from all patients."""
+        p = self.patients
+        if "source" not in p or not (p.source != "mimic").any():
+            return self
+        keep = p.subject_id[p.source == source]
+        sub = lambda df: df[df.subject_id.isin(keep)].reset_index(drop=True)  # noqa: E731
+        return Cohort(sub(p), sub(self.cxr_studies), sub(self.ecg_studies), self.seed, self.difficulty,
+                      {**self.meta, "part": source})
+
 # %% ../../nbs/30_synth.cohort.ipynb #97abbb0c
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
@@ -82,6 +94,12 @@ def sample_patients(
     normal = ~(mi | lvh | hf | af | (conduction != "none") | pneumonia | copd)
     # a permanent pacemaker (conduction disease, heart failure): it shows on every X-ray and paces most ECGs
     pacemaker = rng.random(n) < (0.01 + 0.05 * hf + 0.2 * np.isin(conduction, ["lbbb", "avb1"]))
+    # which datasets a patient's studies are written to: MIMIC (pairs, MIMIC-CXR, MIMIC-IV-ECG, edema), or one of the
+    # external test sets (CheXpert, PTB-XL) from other patients, as in the paper; small cohorts share all patients
+    source = np.full(n, "mimic", dtype=object)
+    if n >= 100:
+        k, perm = int(round(0.15 * n)), rng.permutation(n)
+        source[perm[:k]], source[perm[k:2 * k]] = "chexpert", "ptbxl"
     return pd.DataFrame(
         {
             "subject_id": 10_000_000 + np.arange(n),
@@ -97,6 +115,7 @@ def sample_patients(
             "copd": copd,
             "normal": normal,
             "pacemaker": pacemaker,
+            "source": source,
         }
     )
 

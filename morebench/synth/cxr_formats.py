@@ -145,8 +145,10 @@ def _mimic_tables(cohort, out_dir, seed, size, quality, reports) -> tuple[list[d
     "Write the MIMIC-CXR-JPG CSVs, reports and README; return the image jobs (rendered by the caller) and counts."
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    cohort = cohort.part("mimic")
     df = _states(cohort)
     reports = study_reports(cohort, seed) if reports is None else reports
+    reports = reports[reports.study_id.isin(df.study_id)]
     views = df.groupby("study_id").view.apply(list).to_dict()
     meta = []
     jobs = []
@@ -219,6 +221,8 @@ def _chexpert_tables(cohort, out_dir, seed, size, reports, render_size) -> tuple
     "Write the CheXpert CSVs and README; return the image jobs (rendered by the caller) and the row counts."
     out = Path(out_dir)
     root = "CheXpert-v1.0-small"
+    external = cohort.part("chexpert") is not cohort
+    cohort = cohort.part("chexpert")  # other patients than MIMIC's when the cohort is large enough
     df = _states(cohort).sort_values(["subject_id", "study_datetime", "view"], kind="stable")
     reports = study_reports(cohort, seed) if reports is None else reports
     rep = reports.set_index("study_id")[list(CHEXPERT_LABELS)].to_dict("index")
@@ -247,9 +251,10 @@ def _chexpert_tables(cohort, out_dir, seed, size, reports, render_size) -> tuple
         "labels come from the synthetic report text (1.0 / 0.0 / -1.0 / blank, as the CheXpert labeler would give); "
         "valid.csv labels are binary 'consensus' labels taken from the latent state (as the real validation set is "
         "radiologist-labelled). Subjects of the cohort's validate and test splits form valid.csv.\n\n"
-        f"Images: the films of the synthetic MIMIC-CXR-JPG folder written from the same cohort (rendered at {render_size} px), "
-        f"downsampled to {size} px. Unlike the real datasets (two hospitals, no shared patient), a synthetic CheXpert "
-        "patient IS a MIMIC-CXR patient and each image is the same film: a known limitation of the synthetic default.")))
+        f"Images: rendered like the synthetic MIMIC-CXR-JPG films of the same cohort (at {render_size} px), "
+        f"downsampled to {size} px. " + ("As in the real datasets, the CheXpert patients are not MIMIC-CXR patients (a "
+        "separate group of the cohort): an external test set." if external else "This cohort is too small to split "
+        "(< 100 patients): its CheXpert patients ARE its MIMIC-CXR patients and each image is the same film."))))
     return jobs, dict(train=len(rows["train"]), valid=len(rows["valid"]))
 
 # %% ../../nbs/35_synth.cxr_formats.ipynb #400df79f
@@ -264,8 +269,10 @@ def write_edema(
     """Write SYNTHETIC pulmonary edema severity label files in the layout of Liao/Horng et al. (PhysioNet mimic-cxr-pe-severity)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    cohort = cohort.part("mimic")
     reports = study_reports(cohort, seed) if reports is None else reports
     df = _states(cohort)
+    reports = reports[reports.study_id.isin(df.study_id)]
     hf = set(cohort.patients.subject_id[cohort.patients.hf.astype(bool)]) if "hf" in cohort.patients else set(df.subject_id)
     rep = reports[reports.subject_id.isin(hf)]
     regex = rep[rep.edema_severity.notna()][["subject_id", "study_id", "edema_severity"]].astype(int)
