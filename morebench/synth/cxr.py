@@ -13,7 +13,7 @@ from PIL import Image
 from scipy import ndimage
 
 # %% auto #0
-__all__ = ['DEVICES', 'F', 'device_set', 'render_cxr', 'mask_ctr']
+__all__ = ['DEVICES', 'F', 'GREY_LUT_FILE', 'device_set', 'render_cxr', 'mask_ctr', 'grey_lut', 'grey_histogram', 'fit_grey_lut']
 
 # %% ../../nbs/33_synth.cxr.ipynb #cfacc0b7
 def _ramp(z, edge):
@@ -539,6 +539,9 @@ def render_cxr(
         img += F(255 * sigma) * rng.standard_normal(img.shape, dtype=np.float32)
     img += F(0.5)
     out = np.clip(img, 0, 255, out=img).astype(np.uint8)
+    lut = grey_lut() if state.get("tone_curve", True) else None
+    if lut is not None:  # the film's tone curve, fitted to real radiographs' grey-level distribution
+        out = lut[out]
     if size != n:
         out = np.asarray(Image.fromarray(out).resize((size, size), Image.BILINEAR))
     if return_masks:
@@ -553,3 +556,41 @@ def mask_ctr(masks: dict) -> float:
     "Cardiothoracic ratio measured on masks from `render_cxr(..., return_masks=True)`: widest heart / widest thorax."
     width = lambda m: float(np.ptp(np.where(m.any(0))[0]) + 1) if m.any() else 0.0
     return width(masks["heart"]) / max(width(masks["lungs"]), 1.0)
+
+# %% ../../nbs/33_synth.cxr.ipynb #c4d1f7a3
+GREY_LUT_FILE = "cxr_grey_lut.json"
+
+
+@lru_cache(maxsize=1)
+def grey_lut() -> np.ndarray | None:
+    """The shipped tone curve (uint8 [256]: rendered grey level -> film grey level), or None when absent."""
+    import json
+    from importlib import resources
+
+    try:
+        doc = json.loads(resources.files("morebench").joinpath("resources", GREY_LUT_FILE).read_text())
+    except (FileNotFoundError, ModuleNotFoundError):
+        return None
+    return np.asarray(doc["lut"], dtype=np.uint8)
+
+
+def grey_histogram(
+    images,  # iterable of uint8 images (any size)
+) -> np.ndarray:
+    """Pooled, normalised grey-level histogram [256] of `images`."""
+    h = np.zeros(256)
+    for a in images:
+        h += np.bincount(np.asarray(a, dtype=np.uint8).ravel(), minlength=256)
+    return h / max(h.sum(), 1.0)
+
+
+def fit_grey_lut(
+    synth_hist: np.ndarray,  # pooled histogram of rendered films without a tone curve [256]
+    real_hist: np.ndarray,  # pooled histogram of real films [256]
+) -> np.ndarray:
+    """Monotone look-up table mapping the synthetic grey-level distribution onto the real one (quantile matching)."""
+    cs, cr = np.cumsum(synth_hist), np.cumsum(real_hist)
+    mid = cs - synth_hist / 2  # mid-rank of each synthetic level
+    lut = np.interp(mid, cr, np.arange(256))
+    return np.clip(np.round(np.maximum.accumulate(lut)), 0, 255).astype(np.uint8)
+
