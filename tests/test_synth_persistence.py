@@ -91,3 +91,21 @@ def test_external_sets_are_other_patients(tmp_path):
     tr = pd.read_csv(tmp_path / "c" / "CheXpert-v1.0-small" / "train.csv")
     va = pd.read_csv(tmp_path / "c" / "CheXpert-v1.0-small" / "valid.csv")
     assert len(tr) + len(va) == len(c.part("chexpert").cxr_studies) < len(c.cxr_studies) - len(meta) + 1
+
+
+def test_xray_anatomy_persists(cohort):
+    """Two frontal films (same view) of one patient are more alike than films of two patients (pixel correlation)."""
+    from morebench.synth.cxr import render_cxr
+
+    cx = cohort.cxr_studies
+    cx = cx[cx.view == "PA"]
+    multi = cx.groupby("subject_id").filter(lambda g: g.study_id.nunique() >= 2)
+    films = {}
+    for sub, g in list(multi.groupby("subject_id"))[:25]:
+        films[sub] = [render_cxr(r, int(r["seed"]), 64).astype(float).ravel() for r in g.head(2).to_dict("records")]
+    subs = list(films)
+    assert len(subs) >= 8
+    corr = lambda a, b: float(np.corrcoef(a, b)[0, 1])  # noqa: E731
+    same = [corr(*films[s]) for s in subs]
+    diff = [corr(films[subs[i]][0], films[subs[(i + 1) % len(subs)]][1]) for i in range(len(subs))]
+    assert np.median(same) > np.median(diff) + 0.02, (np.median(same), np.median(diff))

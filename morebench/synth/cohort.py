@@ -218,6 +218,8 @@ def sample_cxr_studies(
         margin = 0.045 / max(difficulty, 0.25)
         ctr0 = rng.normal(0.469 + 0.08 * cardiomegaly * min(1.0, 1 / max(difficulty, 0.25)) + 0.5 * (margin - 0.045), 0.04)
         anchors[p.subject_id] = []
+        # the patient's anatomy and habitus: one anatomy variant and body size for all their films
+        anatomy, zoom0 = int(rng.integers(0, 2**16)), float(rng.uniform(0.93, 1.07))
         for times in _episodes(rng):
             severity = int(rng.choice(4, p=[0.3, 0.25, 0.25, 0.2])) if p.hf else 0
             lobe = str(rng.choice(LOBES)) if (p.pneumonia and rng.random() < 0.7) else None
@@ -240,7 +242,8 @@ def sample_cxr_studies(
                 if rng.random() < (0.6 if s["view"] == "PA" else 0.1):
                     views.append("LATERAL")
                 for v in views:
-                    rows.append(dict(subject_id=p.subject_id, study_datetime=when, **{**s, "view": v}))
+                    rows.append(dict(subject_id=p.subject_id, study_datetime=when, **{**s, "view": v},
+                                     anatomy_variant=anatomy, zoom0=zoom0))
     df = pd.DataFrame(rows)
     # study ids: one per (subject, datetime); images of one study share it
     key = df.subject_id.astype(str) + df.study_datetime.astype(str)
@@ -252,7 +255,7 @@ def sample_cxr_studies(
     df["exposure"] = np.round(rng.normal(0, 0.12 * difficulty, n), 4)
     df["rotation"] = np.round(rng.normal(0, 2.5 * difficulty, n), 3)
     df["noise"] = np.round(rng.uniform(0.005, 0.03, n) * difficulty, 4)
-    df["zoom"] = np.round(rng.uniform(0.92, 1.08, n), 4)
+    df["zoom"] = np.round(df.pop("zoom0") + rng.normal(0, 0.012, n), 4)  # small pose/positioning change per film
     df["seed"] = rng.integers(0, 2**31 - 1, n)
     # prior study: the previous study of the same subject
     studies = df.drop_duplicates("study_id")[["subject_id", "study_id"]]

@@ -392,7 +392,11 @@ def _warp(a, n, scale, angle, shift, order=1):
 # %% ../../nbs/33_synth.cxr.ipynb #2addc4ac
 def _frontal(state, rng, n, ap):
     "Frontal (PA/AP) projection: density image in canonical pose plus the anatomy dict."
-    at = _atlas(n, ap, int(rng.integers(16)))
+    variant = int(rng.integers(16))
+    pv = state.get("anatomy_variant")
+    if pv is not None and pv == pv:  # the patient's own anatomy (bones, soft tissue, vessels) on every film
+        variant = int(pv) % 16
+    at = _atlas(n, ap, variant)
     g = _anatomy(state, n, ap)
     add, air, vfac, lines = _findings(state, rng, g, at, n)
     dev_img, dev_dens = _devices(state, g, n)
@@ -458,7 +462,11 @@ def _lat_atlas(n: int, variant: int) -> dict:
 
 def _lateral(state, rng, n):
     "Lateral projection: density image (canonical pose) and masks."
-    at = _lat_atlas(n, int(rng.integers(8)))
+    variant = int(rng.integers(8))
+    pv = state.get("anatomy_variant")
+    if pv is not None and pv == pv:
+        variant = int(pv) % 8
+    at = _lat_atlas(n, variant)
     x, y, lung = at["x"], at["y"], at["lung"]
     ctr = float(state.get("ctr", 0.45) or 0.45)
     s = ctr / 0.45
