@@ -220,7 +220,7 @@ def sample_cxr_studies(
         anchors[p.subject_id] = []
         # the patient's anatomy and habitus: one anatomy variant and body size for all their films
         anatomy, zoom0 = int(rng.integers(0, 2**16)), float(rng.uniform(0.93, 1.07))
-        for times in _episodes(rng):
+        for ep, times in enumerate(_episodes(rng)):
             severity = int(rng.choice(4, p=[0.3, 0.25, 0.25, 0.2])) if p.hf else 0
             lobe = str(rng.choice(LOBES)) if (p.pneumonia and rng.random() < 0.7) else None
             anchors[p.subject_id].append((times[0], severity + 2 * (lobe is not None)))
@@ -243,7 +243,7 @@ def sample_cxr_studies(
                     views.append("LATERAL")
                 for v in views:
                     rows.append(dict(subject_id=p.subject_id, study_datetime=when, **{**s, "view": v},
-                                     anatomy_variant=anatomy, zoom0=zoom0))
+                                     anatomy_variant=anatomy, zoom0=zoom0, episode=ep))
     df = pd.DataFrame(rows)
     # study ids: one per (subject, datetime); images of one study share it
     key = df.subject_id.astype(str) + df.study_datetime.astype(str)
