@@ -297,7 +297,11 @@ DEVICE_TEXT = {
     "central_line": ["Right subclavian central venous catheter terminates in the mid SVC.",
                      "Right-sided PICC line tip is in the lower SVC.", "A right internal jugular central line ends at the cavoatrial junction."],
     "pacemaker": ["Left-sided pacemaker with leads in the right atrium and right ventricle.",
-                  "Dual-lead pacemaker device is in unchanged position.", "Left chest wall pacemaker generator with leads terminating in the right atrium and ventricle."],
+                  "Dual-lead pacemaker device is in unchanged position.", "Left chest wall pacemaker generator with leads terminating in the right atrium and ventricle.",
+                  "{side}-sided dual-chamber pacemaker, leads in standard position.", "Pacemaker generator over the {side} chest wall; leads are intact.",
+                  "Transvenous pacemaker leads terminate in the right atrial appendage and right ventricular apex.",
+                  "Single-lead pacemaker with the lead tip in the right ventricle.", "Stable position of the {side} chest wall pacemaker and its leads.",
+                  "Biventricular pacemaker with three leads, unchanged."],
     "ng_tube": ["Enteric tube courses below the diaphragm, with the tip in the stomach.",
                 "A nasogastric tube terminates in the stomach."],
 }
@@ -308,7 +312,8 @@ def _device_sentences(state, prior, rng, devices):
         if prior is not None and prior.get("support_devices") and rng.random() < 0.7:
             return [_S("Interval removal of the previously seen lines and tubes.", {"Support Devices": 0})], []
         return [], []
-    f = [_S(_pick(rng, DEVICE_TEXT[d]).format(cm=f"{rng.uniform(2.5, 7.0):.1f}".replace(".0", "")), {"Support Devices": 1})
+    f = [_S(_cap(_pick(rng, DEVICE_TEXT[d]).format(cm=f"{rng.uniform(2.5, 7.0):.1f}".replace(".0", ""),
+                                                   side=_pick(rng, ["left", "left", "right"]))), {"Support Devices": 1})
          for d in devices]
     imp = [_S(_pick(rng, ["Lines and tubes in standard position.", "Support devices in satisfactory position.",
                           "Tubes and lines as described.", "Lines and tubes are unchanged in position."]),
@@ -396,7 +401,7 @@ _SYNONYMS = [
 _JOINERS = ["; ", "; ", ". Also, ", "; additionally, "]
 
 
-def _join_some(sentences: list, rng, p: float = 0.3) -> list:
+def _join_some(sentences: list, rng, p: float = 0.4) -> list:
     "Merge some neighbouring sentences into one (real reports string findings together with semicolons)."
     out = []
     for s in sentences:
@@ -433,6 +438,25 @@ INCIDENTAL = [
     "Cholecystectomy clips in the right upper quadrant.", "Shoulder arthroplasty on the {side} is partially imaged.",
     "Degenerative changes of both shoulders.", "Patient is rotated to the {side}.", "Limited by patient positioning.",
     "Overlying soft tissue limits assessment of the bases.", "Body habitus limits evaluation.", "Lordotic positioning.",
+    "Mild wedging of a midthoracic vertebral body, chronic in appearance.", "Bridging osteophytes along the thoracic spine.",
+    "Diffuse idiopathic skeletal hyperostosis of the thoracic spine.", "Vertebroplasty cement in a lower thoracic vertebra.",
+    "Prominent costochondral calcification.", "Bilateral shoulder degenerative changes with glenohumeral joint space narrowing.",
+    "Acromioclavicular joint arthropathy on the {side}.", "Surgical anchors in the {side} humeral head.",
+    "Unfolding of the thoracic aorta.", "Ectatic descending thoracic aorta.", "Calcified aortic valve is suggested on the lateral view.",
+    "Mitral annular calcification.", "Coronary artery calcifications are incidentally noted.",
+    "Right paratracheal stripe is normal.", "The trachea is midline.", "Tracheal deviation to the {side} from a goiter.",
+    "Pectus excavatum deformity.", "Mild pectus carinatum.", "Asymmetric breast shadows, status post {side} mastectomy.",
+    "Gynecomastia.", "Subcutaneous emphysema is absent.", "Air-fluid level in the gastric fundus.",
+    "Colonic interposition beneath the right hemidiaphragm.", "Distended stomach bubble.", "Splenic calcifications.",
+    "Punctate calcified granulomas in the spleen.", "Embolization coils in the upper abdomen.", "IVC filter partially imaged.",
+    "Cervical spine fusion hardware.", "Kyphoplasty changes at multiple levels.", "Schmorl nodes in the lower thoracic spine.",
+    "Old healed deformity of the {side} clavicle.", "Os acromiale on the {side}.", "Cervical rib on the {side}.",
+    "Bifid anterior rib on the {side}, a normal variant.", "Prominent pericardial fat pad at the cardiophrenic angle.",
+    "Vascular stent in the {side} subclavian region.", "Loop recorder projecting over the left chest.",
+    "Metallic foreign body in the soft tissues of the {side} chest wall.", "Clothing artifact overlies the upper chest.",
+    "Respiratory motion degrades the image.", "Exam is somewhat underpenetrated.", "Mildly overpenetrated technique.",
+    "Inspiratory effort is suboptimal.", "Good inspiratory effort.", "Apices are not entirely included on this image.",
+    "The costophrenic angles are excluded from the field of view.",
 ]
 
 
@@ -480,6 +504,15 @@ GENERIC_INDICATIONS = [
     "desaturation", "anemia", "GI bleed", "UTI, fever", "chest pain and dyspnea", "history of CHF", "hypertension",
     "diabetes, cough", "smoker with cough", "follow-up", "shortness of breath", "dyspnea on exertion", "sob",
     "pleuritic chest pain", "productive cough", "recent pneumonia", "atrial fibrillation", "s/p CABG", "s/p PPM",
+    "intermittent fevers and rigors", "new cough and malaise", "neutropenic fever", "chemotherapy, fever", "night sweats",
+    "acute on chronic kidney injury", "diabetic ketoacidosis", "pancreatitis", "cirrhosis, ascites", "alcohol withdrawal",
+    "pulmonary embolism on anticoagulation", "lower extremity DVT", "elevated troponin", "elevated BNP", "hyperkalemia",
+    "hyponatremia", "mechanical fall with rib tenderness", "assault, chest wall bruising", "stroke workup", "seizure",
+    "aspiration event", "dysphagia", "choking episode", "hoarseness", "stridor", "upper respiratory infection",
+    "influenza-like illness", "travel history and cough", "tuberculosis screening", "immigration screening",
+    "occupational exposure", "asbestos exposure", "sarcoidosis follow-up", "interstitial lung disease", "pulmonary hypertension",
+    "valve replacement", "aortic stenosis", "mitral regurgitation", "endocarditis", "lethargy", "confusion", "delirium",
+    "failure to thrive", "poor oral intake", "post-extubation", "tracheostomy", "bronchoscopy follow-up", "thoracentesis",
 ]
 P_SPECIFIC_INDICATION = 0.45  # chance that the indication comes from the finding-specific list (else the generic pool)
 
