@@ -162,6 +162,8 @@ def label_report(
     return aggregate(mentions(report_body(text)))
 
 # %% ../../nbs/38_synth.labeller.ipynb #982be3fd
+import pandas as pd
+
 IU_GOLD_COLUMNS = {"Atelectasis": "Atelectasis", "Cardiomegaly": "Cardiomegaly", "Effusion": "Pleural Effusion",
                    "Pneumonia": "Pneumonia", "Pneumothorax": "Pneumothorax", "Consolidation": "Consolidation",
                    "Edema": "Edema"}  # NegBio OpenI gold column -> CheXpert observation
@@ -172,8 +174,6 @@ def iu_agreement(
 ) -> pd.DataFrame:
     """Per observation: accuracy, sensitivity, specificity and F1 of `label_report` against NegBio's IU X-ray gold labels."""
     import tarfile
-
-    import pandas as pd
 
     from morebench.data.text import iu_text, read_iu_xml
 
