@@ -13,7 +13,8 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 # %% auto #0
-__all__ = ['folded_auroc', 'binary_aurocs', 'shortcut_audit', 'report_parts', 'cxr_audit_data', 'ecg_audit_data', 'audit_cohort']
+__all__ = ['folded_auroc', 'binary_aurocs', 'shortcut_audit', 'report_parts', 'cxr_audit_data', 'ecg_audit_data',
+           'ptbxl_audit_data', 'audit_cohort']
 
 # %% ../../nbs/37_synth.audit.ipynb #a739701b
 def folded_auroc(
@@ -149,9 +150,7 @@ def cxr_audit_data(
 def ecg_audit_data(
     root: str | Path,  # cohort folder written by `morebench synth`
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(features, labels) of every ECG of a written cohort: machine measurements vs superclasses and state."""
-    import ast
-
+    """(features, labels) of every ECG of a written cohort: machine measurements vs what the statements say."""
     root = Path(root)
     mm = pd.read_csv(root / "mimic-iv-ecg" / "machine_measurements.csv")
     st = pd.read_csv(root / "cohort" / "ecg_studies.csv")
@@ -175,15 +174,29 @@ def ecg_audit_data(
         "STEMI": has("ACUTE MI"), "LVH": has("Left ventricular hypertrophy"), "T wave": has("T wave"),
         "Normal ECG": has("Normal ECG"),
     }).astype(float)
-    db = root / "ptbxl" / "ptbxl_database.csv"
-    if db.is_file():  # PTB-XL superclasses of the same ECGs (same recording time)
-        from morebench.synth.ecg import superclasses
+    return feats, labels
 
-        p = pd.read_csv(db)
-        sup = p.set_index("recording_date").scp_codes.map(lambda s: superclasses(ast.literal_eval(s)))
-        when = m.ecg_time.map(sup)
-        for c in ("NORM", "MI", "STTC", "CD", "HYP"):
-            labels[c] = when.map(lambda v, c=c: float(c in v) if isinstance(v, list) else np.nan)
+
+def ptbxl_audit_data(
+    root: str | Path,  # cohort folder written by `morebench synth`
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(features, labels) of the PTB-XL ECGs: the generator's intervals (PTB-XL has no machine measurements) vs the
+    diagnostic superclasses of `scp_codes`."""
+    import ast
+
+    from morebench.synth.ecg import superclasses
+
+    root = Path(root)
+    p = pd.read_csv(root / "ptbxl" / "ptbxl_database.csv")
+    st = pd.read_csv(root / "cohort" / "ecg_studies.csv")
+    st["subject_id"] = st.subject_id.astype(int)
+    p["subject_id"] = (p.patient_id - 1 + 10_000_000).astype(int)
+    m = p.merge(st, left_on=["subject_id", "recording_date"], right_on=["subject_id", "ecg_time"], how="inner")
+    rr = 60000.0 / m.hr.astype(float)
+    feats = pd.DataFrame({"qrs_ms": m.qrs_ms, "pr_ms": m.pr_ms, "qt_ms": m.qt_ms, "qtc_ms": m.qt_ms / np.sqrt(rr / 1000.0),
+                          "rr_ms": rr}).astype(float)
+    sup = m.scp_codes.map(lambda s: superclasses(ast.literal_eval(s)))
+    labels = pd.DataFrame({c: sup.map(lambda v, c=c: float(c in v)) for c in ("NORM", "MI", "STTC", "CD", "HYP")})
     return feats, labels
 
 
@@ -200,6 +213,9 @@ def audit_cohort(
     if (root / "mimic-iv-ecg" / "machine_measurements.csv").is_file():
         f, y = ecg_audit_data(root)
         out.append(shortcut_audit(f, y, None, threshold).assign(modality="ECG"))
+    if (root / "ptbxl" / "ptbxl_database.csv").is_file():
+        f, y = ptbxl_audit_data(root)
+        out.append(shortcut_audit(f, y, None, threshold).assign(modality="ECG (PTB-XL)"))
     if not out:
         raise FileNotFoundError(f"{root}: no mimic-cxr-jpg/ or mimic-iv-ecg/ cohort folder")
     t = pd.concat(out, ignore_index=True)

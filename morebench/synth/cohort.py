@@ -283,7 +283,7 @@ def sample_ecg_studies(
         # the cart measures them, PR 200-222 ms without first-degree block), so no interval alone gives a label.
         bbb = p.conduction in ("rbbb", "lbbb")
         if bbb:
-            qrs0 = float(np.clip(rng.normal(140, 14), 112, 190))
+            qrs0 = float(np.clip(rng.normal(138, 15), 110, 190))
         elif rng.random() < 0.08:  # nonspecific intraventricular conduction delay / incomplete block
             qrs0 = float(rng.uniform(105, 130))
         else:

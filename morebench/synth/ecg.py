@@ -640,7 +640,7 @@ def machine_measurements(
     af = state["rhythm"] == "af" or pr is None or pr != pr
     t_axis = float(np.degrees(np.arctan2(info["t_dir"][1], info["t_dir"][0])))
     # the cart's measurement error (a few ms; carts disagree with each other by about this much)
-    e_pr, e_qrs, e_qt = (int(round(v)) for v in rng.normal(0, [6.0, 4.0, 10.0]))
+    e_pr, e_qrs, e_qt = (int(round(v)) for v in rng.normal(0, [6.0, 6.0, 10.0]))
     e_pr, e_qrs, e_qt = (e_pr, e_qrs, e_qt) if state.get("measurement_noise", True) else (0, 0, 0)
     return dict(
         rr_interval=int(round(60000 / float(state["hr"]))),
