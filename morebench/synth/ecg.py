@@ -104,7 +104,7 @@ def _axis_dir(frontal_deg: float, posterior: float) -> np.ndarray:
 # Fitted to PTB-XL normals (nbs/39_synth.ecg_stats.ipynb): relative gains of V1..V6 over the geometric lead fields,
 # the overall dipole scale (lead II QRS ~0.93 mV) and the spread of the transverse QRS direction (R/S transition by V3
 # in ~58 % of normals).
-_CHEST_FIT = np.array([1.28, 1.7, 1.4, 1.4, 1.2, 1.03])
+_CHEST_FIT = np.array([1.1, 1.55, 1.45, 1.4, 1.2, 1.03])
 _DIPOLE_SCALE = 0.76
 
 
@@ -116,9 +116,9 @@ def morphology(
     ms = state.get("morph_seed")
     has = ms is not None and ms == ms
     prng = get_rng(int(ms)) if has else rng
-    m = dict(axis=prng.normal(48, 34), post=prng.normal(0.3, 0.3), gain=prng.lognormal(0, 0.25),
+    m = dict(axis=prng.normal(48, 34), post=prng.normal(0.5, 0.15), gain=prng.lognormal(0, 0.25),
              lvh_gain=prng.uniform(0.25, 0.9), p_amp=prng.uniform(0.07, 0.14), sept=prng.uniform(0.1, 0.2),
-             ant=prng.uniform(0.08, 0.5), basal=prng.uniform(0.15, 0.45), t_amp=prng.uniform(0.2, 0.36),
+             ant=prng.uniform(0.3, 0.9), basal=prng.uniform(0.15, 0.45), t_amp=prng.uniform(0.2, 0.36),
              s_after=prng.uniform(0.03, 0.04), t_rise=prng.uniform(0.06, 0.075), rbbb=prng.uniform(0.55, 0.85),
              q_amp=prng.uniform(0.2, 0.6), chest=prng.lognormal(0, 0.18, 6) * prng.lognormal(0, 0.15),
              q_any=prng.random())
@@ -174,7 +174,7 @@ def beat_template(
         vent_lobes += [
             (0.12 * d_norm, 0.05 * d_norm, 0.05 * d_norm, m["sept"], _unit([-0.6, 0.2, 0.75])),
             # apical forces: leftward, inferior and anterior (R waves in V2-V4), before the main leftward-posterior ones
-            (0.30 * d_norm, 0.10 * d_norm, 0.10 * d_norm, m["ant"] * gain, _unit([0.5, 0.45, 0.75])),
+            (0.30 * d_norm, 0.10 * d_norm, 0.10 * d_norm, m["ant"] * gain, _unit([0.75, 0.4, 0.5])),
             (0.45 * d_norm, 0.13 * d_norm, 0.13 * d_norm, 1.35 * gain, main),
             (0.75 * d_norm, 0.10 * d_norm, 0.10 * d_norm, (m["basal"] + 0.15 * lvh) * gain, _unit([-0.3, -0.7, -0.65])),
         ]
@@ -187,7 +187,7 @@ def beat_template(
         q_amp = m["q_amp"] * e * (0.25 if m["q_any"] < 0.3 else 1.0)
         vent_lobes.append((0.25 * d_norm, 0.1 * d_norm, 0.1 * d_norm, q_amp, -TERRITORY[terr]))
         if terr == "anterior":  # loss of anterior forces: poor R-wave progression
-            vent_lobes.append((0.30 * d_norm, 0.10 * d_norm, 0.10 * d_norm, -0.6 * m["ant"] * gain, _unit([0.5, 0.45, 0.75])))
+            vent_lobes.append((0.30 * d_norm, 0.10 * d_norm, 0.10 * d_norm, -0.6 * m["ant"] * gain, _unit([0.75, 0.4, 0.5])))
     if paced:  # the pacing spike: a very short, large deflection just before the QRS
         vent_lobes = [(lb[0] + 0.01, *lb[1:]) for lb in vent_lobes]
         vent_lobes.append((0.0, 0.0015, 0.0015, 2.0, _unit([0.3, -0.6, -0.7])))
