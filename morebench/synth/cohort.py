@@ -220,6 +220,15 @@ def sample_cxr_studies(
         anchors[p.subject_id] = []
         # the patient's anatomy and habitus: one anatomy variant and body size for all their films
         anatomy, zoom0 = int(rng.integers(0, 2**16)), float(rng.uniform(0.93, 1.07))
+        # a pulmonary nodule and a rib fracture are the patient's: drawn where the report says, on every later film
+        nod = dict(lung_lesion=False, nodule_x=np.nan, nodule_y=np.nan, nodule_cm=np.nan)
+        if rng.random() < 0.04:
+            nod = dict(lung_lesion=True, nodule_x=round(float(rng.choice([-1, 1]) * rng.uniform(0.3, 0.55)), 3),
+                       nodule_y=round(float(rng.uniform(0.25, 0.6)), 3), nodule_cm=round(float(rng.uniform(0.6, 2.5)), 1))
+        frac = dict(fracture=False, fracture_side="none", fracture_y=np.nan)
+        if rng.random() < 0.02:
+            frac = dict(fracture=True, fracture_side=str(rng.choice(["left", "right"])),
+                        fracture_y=round(float(rng.uniform(0.25, 0.6)), 3))
         for ep, times in enumerate(_episodes(rng)):
             severity = int(rng.choice(4, p=[0.3, 0.25, 0.25, 0.2])) if p.hf else 0
             lobe = str(rng.choice(LOBES)) if (p.pneumonia and rng.random() < 0.7) else None
@@ -235,7 +244,7 @@ def sample_cxr_studies(
                 s = _study_state(p, k, severity, lobe, rng, difficulty, icu)
                 ctr = ctr0 + 0.02 * (s["view"] == "AP") + rng.normal(0, 0.006)
                 ctr = float(np.clip(ctr, 0.36, 0.75))
-                s.update(cardiomegaly=int(cardiomegaly), ctr=round(ctr, 3))
+                s.update(cardiomegaly=int(cardiomegaly), ctr=round(ctr, 3), **nod, **frac)
                 s["uncertain"] = _hedges(s, rng, difficulty)
                 when = (t0 + pd.Timedelta(days=float(day))).floor("s")
                 views = [s["view"]]

@@ -324,9 +324,17 @@ def _findings(state, rng, g, at, n):
         add = add + F(0.09) * F(4) * inside * (1 - inside) * sm * _ramp(lung - F(0.5), 0.1)
         air = air * (1 + F(0.15) * space)
         vfac = vfac * (1 - space)
-    if state.get("lung_lesion"):  # a solitary pulmonary nodule
-        cx, cy = rng.choice([-1, 1]) * rng.uniform(0.3, 0.55), rng.uniform(0.25, 0.5)
-        add = add + F(0.16) * _ramp(F(rng.uniform(0.018, 0.035)) - np.hypot(x - F(cx), (y - F(cy)) * 2), 0.006) * lung
+    if state.get("lung_lesion"):  # a solitary pulmonary nodule (where and how big: the state's, so the report agrees)
+        cx, cy, rad = rng.choice([-1, 1]) * rng.uniform(0.3, 0.55), rng.uniform(0.25, 0.5), rng.uniform(0.018, 0.035)
+        nx, ny, ncm = (state.get(k) for k in ("nodule_x", "nodule_y", "nodule_cm"))
+        if nx is not None and nx == nx and ny == ny and ncm == ncm:
+            cx, cy, rad = float(nx), float(ny), 0.0147 * float(ncm)  # the image half-width is about 17 cm
+        add = add + F(0.16) * _ramp(F(rad) - np.hypot(x - F(cx), (y - F(cy)) * 2), 0.006) * lung
+    if state.get("fracture") and (state.get("fracture_side") or "none") != "none":  # healed rib fracture: a callus
+        fx = F(-0.7 if state["fracture_side"] == "right" else 0.7)  # the patient's right is on the image left
+        fy = F(float(state.get("fracture_y") or 0.4))
+        callus = _ramp(F(0.022) - np.hypot((x - fx) * F(1.4), (y - fy) * F(3.0)), 0.006)
+        add = add + F(0.22) * callus
     return add, air, vfac, (None if lines is None else lines * _ramp(lung - F(0.3), 0.3))
 
 

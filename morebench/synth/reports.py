@@ -325,6 +325,8 @@ def _other_sentences(state, unc, rng):
     f, imp = [], []
     if state.get("fracture"):
         side = _pick(rng, ["left", "right"])
+        if state.get("fracture_side") in ("left", "right"):  # the side it is drawn on
+            side = state["fracture_side"]
         if "fracture" in unc:
             f.append(_S(f"Possible nondisplaced {side} rib fracture.", {"Fracture": -1}))
         else:
@@ -335,10 +337,18 @@ def _other_sentences(state, unc, rng):
     elif rng.random() < 0.15:
         f.append(_S("No displaced fracture is seen.", {"Fracture": 0}))
     if state.get("lung_lesion"):
+        nx, ny = state.get("nodule_x"), state.get("nodule_y")
         if "lesion" in unc:
-            f.append(_S("A possible nodule projects over the left upper lung.", {"Lung Lesion": -1}))
+            zone = "left upper"
+            if nx is not None and nx == nx and ny == ny:
+                zone = f"{'right' if float(nx) < 0 else 'left'} {'upper' if float(ny) < 0.42 else 'lower'}"
+            f.append(_S(f"A possible nodule projects over the {zone} lung.", {"Lung Lesion": -1}))
         else:
             size, where = f"{rng.uniform(0.6, 2.5):.1f}", _pick(rng, ['right upper', 'left upper', 'right lower', 'left lower', 'right middle'])
+            nx, ny, ncm = (state.get(k) for k in ("nodule_x", "nodule_y", "nodule_cm"))
+            if nx is not None and nx == nx and ny == ny and ncm == ncm:  # what the film shows: side, zone, size
+                where = f"{'right' if float(nx) < 0 else 'left'} {'upper' if float(ny) < 0.42 else 'lower'}"
+                size = f"{float(ncm):.1f}"
             s = _pick(rng, [f"A {size} cm nodule is seen in the {where} lobe.", f"A {size} cm nodule projects over the {where} lung.",
                             f"There is a {size} cm pulmonary nodule in the {where} lobe.", f"A {size} cm mass projects over the {where} lung."])
             f.append(_S(s, {"Lung Lesion": 1}))
