@@ -208,6 +208,8 @@ def sample_cxr_studies(
     difficulty: float = 1.0,  # >1 subtler findings, more hedging and nuisance
 ) -> tuple[pd.DataFrame, dict[int, list[tuple[float, int]]]]:
     """One row per X-ray image; also each subject's episode (day, severity) anchors for placing ECGs."""
+    from morebench.synth.cxr import inspiration_level
+
     rows, anchors = [], {}
     for p in patients.itertuples(index=False):
         t0 = _T0 + pd.Timedelta(days=float(rng.uniform(0, 80 * 365)))
@@ -220,6 +222,7 @@ def sample_cxr_studies(
         anchors[p.subject_id] = []
         # the patient's anatomy and habitus: one anatomy variant and body size for all their films
         anatomy, zoom0 = int(rng.integers(0, 2**16)), float(rng.uniform(0.93, 1.07))
+        insp = inspiration_level(float(rng.random()))  # lung height/width as in real contours (cxr_landmarks)
         # a pulmonary nodule and a rib fracture are the patient's: drawn where the report says, on every later film
         nod = dict(lung_lesion=False, nodule_x=np.nan, nodule_y=np.nan, nodule_cm=np.nan)
         if rng.random() < 0.04:
@@ -252,7 +255,7 @@ def sample_cxr_studies(
                     views.append("LATERAL")
                 for v in views:
                     rows.append(dict(subject_id=p.subject_id, study_datetime=when, **{**s, "view": v},
-                                     anatomy_variant=anatomy, zoom0=zoom0, episode=ep))
+                                     anatomy_variant=anatomy, zoom0=zoom0, episode=ep, inspiration_level=insp))
     df = pd.DataFrame(rows)
     # study ids: one per (subject, datetime); images of one study share it
     key = df.subject_id.astype(str) + df.study_datetime.astype(str)

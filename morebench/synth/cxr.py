@@ -13,7 +13,8 @@ from PIL import Image
 from scipy import ndimage
 
 # %% auto #0
-__all__ = ['DEVICES', 'F', 'GREY_LUT_FILE', 'device_set', 'render_cxr', 'mask_ctr', 'grey_lut', 'grey_histogram', 'fit_grey_lut']
+__all__ = ['DEVICES', 'F', 'GREY_LUT_FILE', 'SHAPE_FILE', 'device_set', 'render_cxr', 'mask_ctr', 'grey_lut', 'grey_histogram',
+           'fit_grey_lut', 'fit_shape_stats', 'shape_stats', 'inspiration_level']
 
 # %% ../../nbs/33_synth.cxr.ipynb #cfacc0b7
 def _ramp(z, edge):
@@ -172,13 +173,13 @@ def _atlas(n: int, ap: bool, variant: int) -> dict:
                 body=body, ves=ves, hil=hil, fine=fine, med=med, coarse=coarse, hxc=hxc, hyc=hyc)
 
 # %% ../../nbs/33_synth.cxr.ipynb #a264f148
-@lru_cache(maxsize=32)
-def _lungs(n: int, ap: bool, atel: str) -> dict:
-    "Lung fields, diaphragm, mediastinum and abdomen for one view and lung volume (cached: few distinct values)."
+@lru_cache(maxsize=48)
+def _lungs(n: int, ap: bool, atel: str, level: int = 0) -> dict:
+    "Lung fields, diaphragm, mediastinum and abdomen for one view, lung volume and inspiration level (cached)."
     x, y, u, right = _canon(n)
     domes = {}
     for side, base in (("right", 0.6), ("left", 0.63)):
-        d = base - (0.035 if ap else 0.0)
+        d = base - (0.035 if ap else 0.0) + 0.025 * level  # deeper inspiration: lower hemidiaphragms
         if atel in (f"{side}_base", "bibasilar"):
             d -= 0.02  # volume loss elevates the hemidiaphragm
         domes[side] = F(d)
@@ -225,7 +226,9 @@ def _heart(ctr: float, ap: bool, yc: float, n: int):
 
 def _anatomy(state, n, ap):
     "State-dependent anatomy: the cached lungs of this view/volume plus this patient's heart."
-    g = dict(_lungs(n, ap, str(state.get("atelectasis", "none") or "none")))
+    lev = state.get("inspiration_level", 0)
+    lev = 0 if lev is None or lev != lev else int(np.clip(int(lev), -2, 2))  # the patient's inspiration depth
+    g = dict(_lungs(n, ap, str(state.get("atelectasis", "none") or "none"), lev))
     hs, hm, win = _heart(float(state.get("ctr", 0.45) or 0.45), ap, float(g["yc"]), n)
     heart = np.zeros((n, n), np.float32)
     heart[win] = hs * (1 - _ramp(g["y"][win] - g["ydia"][win] - F(0.01), 0.02))  # hidden below the diaphragm
@@ -609,4 +612,72 @@ def fit_grey_lut(
     mid = cs - synth_hist / 2  # mid-rank of each synthetic level
     lut = np.interp(mid, cr, np.arange(256))
     return np.clip(np.round(np.maximum.accumulate(lut)), 0, 255).astype(np.uint8)
+
+
+# %% ../../nbs/33_synth.cxr.ipynb #f6c4b8d2
+SHAPE_FILE = "cxr_shape_stats.json"
+
+
+def fit_shape_stats(
+    landmark_dir,  # the cxr_landmarks folder (clinical.csv, landmarks/RL, LL, H)
+    n_modes: int = 5,  # principal modes kept
+) -> dict:
+    """Point-distribution model of the lungs (mean + modes), lung height/width and CTR quantiles from real contours."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    landmark_dir = Path(landmark_dir)
+    clin = pd.read_csv(landmark_dir / "clinical.csv")
+    shapes, ratio, ctr = [], [], {0: [], 1: []}
+    for r in clin.to_dict("records"):
+        stem = Path(r["File"]).stem
+        lungs = np.concatenate([np.load(landmark_dir / "landmarks" / s / f"{stem}.npy") for s in ("RL", "LL")]).astype(float)
+        x0, x1, y0 = lungs[:, 0].min(), lungs[:, 0].max(), lungs[:, 1].min()
+        half = (x1 - x0) / 2
+        shapes.append(np.c_[(lungs[:, 0] - (x0 + half)) / half, (lungs[:, 1] - y0) / half].ravel())
+        ratio.append((lungs[:, 1].max() - y0) / (x1 - x0))
+        if bool(r["Heart Annotations"]):
+            h = np.load(landmark_dir / "landmarks" / "H" / f"{stem}.npy")
+            ctr[int("cardiomegaly" in str(r["Condition"]).lower())].append((h[:, 0].max() - h[:, 0].min()) / (x1 - x0))
+    X = np.array(shapes)
+    mean = X.mean(0)
+    _, s, vt = np.linalg.svd(X - mean, full_matrices=False)
+    var = s ** 2 / (len(X) - 1)
+    q = lambda v: dict(zip(["p5", "p25", "p50", "p75", "p95"], np.round(np.percentile(v, [5, 25, 50, 75, 95]), 4).tolist()))  # noqa: E731
+    return {
+        "source": "cxr_landmarks: lung contours of 911 radiographs (JSRT, Shenzhen, Montgomery, PadChest), heart for 383; "
+                  "Gaggion et al., IEEE TMI 2022, doi:10.1109/TMI.2022.3224660. Fitted statistics only, no contour.",
+        "fitted_by": "nbs/33_synth.cxr.ipynb (fit_shape_stats)", "n_images": int(len(X)),
+        "lung_points": "RL 44 then LL 50, (x, y) interleaved; x: lung width -> [-1, 1]; y: from the apex, same scale",
+        "mean_shape": np.round(mean, 4).tolist(), "modes": np.round(vt[:n_modes], 4).tolist(),
+        "mode_sd": np.round(np.sqrt(var[:n_modes]), 4).tolist(),
+        "explained": np.round(var[:n_modes] / var.sum(), 4).tolist(),
+        "height_width_ratio": q(ratio), "ctr_no_cardiomegaly": q(ctr[0]), "ctr_cardiomegaly": q(ctr[1]),
+        "n_heart": {"no_cardiomegaly": len(ctr[0]), "cardiomegaly": len(ctr[1])},
+    }
+
+
+@lru_cache(maxsize=1)
+def shape_stats() -> dict | None:
+    """The shipped lung/heart shape statistics, or None when absent."""
+    import json
+    from importlib import resources
+
+    try:
+        return json.loads(resources.files("morebench").joinpath("resources", SHAPE_FILE).read_text())
+    except (FileNotFoundError, ModuleNotFoundError):
+        return None
+
+
+def inspiration_level(
+    u: float,  # a uniform(0, 1) draw (the patient's quantile of lung height/width)
+) -> int:
+    """The renderer's inspiration level (-2..2) of a patient at quantile `u` of the real lung height/width ratio."""
+    st = shape_stats()
+    if st is None:
+        return 0
+    q = st["height_width_ratio"]
+    ratio = float(np.interp(u, [0.05, 0.25, 0.5, 0.75, 0.95], [q["p5"], q["p25"], q["p50"], q["p75"], q["p95"]]))
+    return int(np.clip(round((ratio / q["p50"] - 1) * 0.53 / 0.025), -2, 2))  # lungs ~0.53 image heights tall
 
