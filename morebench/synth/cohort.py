@@ -44,6 +44,18 @@ class Cohort:
         """Map subject_id -> split (train/validate/test)."""
         return dict(zip(self.patients.subject_id, self.patients.split))
 
+    def part(self, source: str) -> "Cohort":
+        """The patients (and their studies) that the `source` layouts are written from: 'mimic' (MIMIC-CXR, MIMIC-IV-ECG,
+        edema), 'chexpert' or 'ptbxl'. Cohorts of >= 100 patients hold three disjoint groups, so CheXpert and PTB-XL are
+        external test sets as in the paper; smaller cohorts (tests, demos) write every layout from all patients."""
+        p = self.patients
+        if "source" not in p or not (p.source != "mimic").any():
+            return self
+        keep = p.subject_id[p.source == source]
+        sub = lambda df: df[df.subject_id.isin(keep)].reset_index(drop=True)  # noqa: E731
+        return Cohort(sub(p), sub(self.cxr_studies), sub(self.ecg_studies), self.seed, self.difficulty,
+                      {**self.meta, "part": source})
+
 # %% ../../nbs/30_synth.cohort.ipynb #97abbb0c
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
@@ -81,6 +93,14 @@ def sample_patients(
     pneumonia = rng.random(n) < _sigmoid(-1.5 + 0.3 * z)
     copd = rng.random(n) < _sigmoid(-2.2 + 0.4 * z)
     normal = ~(mi | lvh | hf | af | (conduction != "none") | pneumonia | copd)
+    # a permanent pacemaker (conduction disease, heart failure): it shows on every X-ray and paces most ECGs
+    pacemaker = rng.random(n) < (0.01 + 0.05 * hf + 0.2 * np.isin(conduction, ["lbbb", "avb1"]))
+    # which datasets a patient's studies are written to: MIMIC (pairs, MIMIC-CXR, MIMIC-IV-ECG, edema), or one of the
+    # external test sets (CheXpert, PTB-XL) from other patients, as in the paper; small cohorts share all patients
+    source = np.full(n, "mimic", dtype=object)
+    if n >= 100:
+        k, perm = int(round(0.15 * n)), rng.permutation(n)
+        source[perm[:k]], source[perm[k:2 * k]] = "chexpert", "ptbxl"
     return pd.DataFrame(
         {
             "subject_id": 10_000_000 + np.arange(n),
@@ -95,6 +115,8 @@ def sample_patients(
             "pneumonia": pneumonia,
             "copd": copd,
             "normal": normal,
+            "pacemaker": pacemaker,
+            "source": source,
         }
     )
 
@@ -124,8 +146,10 @@ def _episodes(rng: np.random.Generator) -> list[list[float]]:
     return out
 
 # %% ../../nbs/30_synth.cohort.ipynb #bc243aac
-def _study_state(p, k: int, severity: int, episode_lobe: str | None, rng, difficulty: float) -> dict:
-    """Findings of the k-th study in an episode for patient row `p` (a namedtuple)."""
+def _study_state(p, k: int, severity: int, episode_lobe: str | None, rng, difficulty: float,
+                 icu: tuple = ()) -> dict:
+    """Findings of the k-th study in an episode for patient row `p` (a namedtuple); `icu`: the episode's lines and
+    tubes still in place at this study (they persist within an episode until removed)."""
     # edema: HF decompensation improves over the episode; non-HF patients rarely have fluid overload
     edema = max(0, severity - int(k * rng.choice([0, 1, 1]))) if p.hf else int(rng.choice(4, p=[0.9, 0.06, 0.03, 0.01]))
     consolidation = "none"
@@ -135,8 +159,9 @@ def _study_state(p, k: int, severity: int, episode_lobe: str | None, rng, diffic
         consolidation = str(rng.choice(LOBES))
     pneumonia = consolidation != "none" and (episode_lobe is not None or rng.random() < 0.5)
     ill = edema >= 2 or consolidation != "none"
-    view = "AP" if rng.random() < (0.8 if ill else 0.3) else "PA"
-    devices = rng.random() < (0.55 if view == "AP" else 0.05)
+    view = "AP" if (icu and rng.random() < 0.95) or rng.random() < (0.8 if ill else 0.3) else "PA"
+    device_list = list(icu) + (["pacemaker"] if getattr(p, "pacemaker", False) else [])
+    devices = bool(device_list)
     # effusions follow edema (often bilateral, right larger) and pneumonia (parapneumonic, same side)
     scale = 1.0 / max(difficulty, 0.25)  # subtler findings when harder
     eff_l = eff_r = 0.0
@@ -158,7 +183,7 @@ def _study_state(p, k: int, severity: int, episode_lobe: str | None, rng, diffic
     ptx = str(rng.choice(["left", "right"])) if rng.random() < (0.05 if devices else 0.012) else "none"
     return dict(view=view, edema_grade=edema, effusion_left=round(eff_l, 3), effusion_right=round(eff_r, 3),
                 consolidation=consolidation, pneumonia=bool(pneumonia), atelectasis=atel, pneumothorax=ptx,
-                support_devices=bool(devices), lung_lesion=bool(rng.random() < 0.03),
+                support_devices=bool(devices), devices=";".join(device_list), lung_lesion=bool(rng.random() < 0.03),
                 fracture=bool(rng.random() < 0.015))
 
 
@@ -184,30 +209,54 @@ def sample_cxr_studies(
     difficulty: float = 1.0,  # >1 subtler findings, more hedging and nuisance
 ) -> tuple[pd.DataFrame, dict[int, list[tuple[float, int]]]]:
     """One row per X-ray image; also each subject's episode (day, severity) anchors for placing ECGs."""
+    from morebench.synth.cxr import inspiration_level
+
     rows, anchors = [], {}
     for p in patients.itertuples(index=False):
         t0 = _T0 + pd.Timedelta(days=float(rng.uniform(0, 80 * 365)))
-        # patient-level heart size: HF and LVH enlarge it
+        # patient-level heart size: HF and LVH enlarge it. Cardiomegaly is a noisy function of the cardiothoracic
+        # ratio, not a threshold: the CTR distributions with and without it overlap as in the JSRT/Shenzhen landmark
+        # sample of ../shared/data/cxr_landmarks (median 0.549 vs 0.469; see more_nb/f_cohort_fidelity.ipynb)
         cardiomegaly = rng.random() < (0.75 if p.hf else 0.3 if p.lvh else 0.04)
-        margin = 0.07 / max(difficulty, 0.25)
-        ctr0 = rng.uniform(0.505, 0.505 + 2 * margin) if cardiomegaly else rng.uniform(0.40, 0.49)
+        margin = 0.045 / max(difficulty, 0.25)
+        ctr0 = rng.normal(0.469 + 0.08 * cardiomegaly * min(1.0, 1 / max(difficulty, 0.25)) + 0.5 * (margin - 0.045), 0.04)
         anchors[p.subject_id] = []
-        for times in _episodes(rng):
+        # the patient's anatomy and habitus: one anatomy variant and body size for all their films
+        anatomy, zoom0 = int(rng.integers(0, 2**16)), float(rng.uniform(0.93, 1.07))
+        insp = inspiration_level(float(rng.random()))  # lung height/width as in real contours (cxr_landmarks)
+        # a pulmonary nodule and a rib fracture are the patient's: drawn where the report says, on every later film
+        nod = dict(lung_lesion=False, nodule_x=np.nan, nodule_y=np.nan, nodule_cm=np.nan)
+        if rng.random() < 0.04:
+            nod = dict(lung_lesion=True, nodule_x=round(float(rng.choice([-1, 1]) * rng.uniform(0.3, 0.55)), 3),
+                       nodule_y=round(float(rng.uniform(0.25, 0.6)), 3), nodule_cm=round(float(rng.uniform(0.6, 2.5)), 1))
+        frac = dict(fracture=False, fracture_side="none", fracture_y=np.nan)
+        if rng.random() < 0.02:
+            frac = dict(fracture=True, fracture_side=str(rng.choice(["left", "right"])),
+                        fracture_y=round(float(rng.uniform(0.25, 0.6)), 3))
+        for ep, times in enumerate(_episodes(rng)):
             severity = int(rng.choice(4, p=[0.3, 0.25, 0.25, 0.2])) if p.hf else 0
             lobe = str(rng.choice(LOBES)) if (p.pneumonia and rng.random() < 0.7) else None
             anchors[p.subject_id].append((times[0], severity + 2 * (lobe is not None)))
+            # lines and tubes are placed once per (acute) episode and stay until removed
+            icu = ()
+            if rng.random() < 0.08 + 0.12 * severity + 0.25 * (lobe is not None):
+                pick = rng.random(3) < np.array([0.5, 0.7, 0.45])
+                icu = tuple(d for d, q in zip(("ett", "central_line", "ng_tube"), pick) if q) or ("central_line",)
             for k, day in enumerate(times):
-                s = _study_state(p, k, severity, lobe, rng, difficulty)
+                if k and icu and rng.random() < 0.35:
+                    icu = tuple(d for d in icu if rng.random() < 0.4)  # some removed (never put back in the episode)
+                s = _study_state(p, k, severity, lobe, rng, difficulty, icu)
                 ctr = ctr0 + 0.02 * (s["view"] == "AP") + rng.normal(0, 0.006)
-                ctr = float(np.clip(ctr, 0.505, 0.75) if cardiomegaly else np.clip(ctr, 0.36, 0.495))
-                s.update(cardiomegaly=int(cardiomegaly), ctr=round(ctr, 3))
+                ctr = float(np.clip(ctr, 0.36, 0.75))
+                s.update(cardiomegaly=int(cardiomegaly), ctr=round(ctr, 3), **nod, **frac)
                 s["uncertain"] = _hedges(s, rng, difficulty)
                 when = (t0 + pd.Timedelta(days=float(day))).floor("s")
                 views = [s["view"]]
                 if rng.random() < (0.6 if s["view"] == "PA" else 0.1):
                     views.append("LATERAL")
                 for v in views:
-                    rows.append(dict(subject_id=p.subject_id, study_datetime=when, **{**s, "view": v}))
+                    rows.append(dict(subject_id=p.subject_id, study_datetime=when, **{**s, "view": v},
+                                     anatomy_variant=anatomy, zoom0=zoom0, episode=ep, inspiration_level=insp))
     df = pd.DataFrame(rows)
     # study ids: one per (subject, datetime); images of one study share it
     key = df.subject_id.astype(str) + df.study_datetime.astype(str)
@@ -219,7 +268,7 @@ def sample_cxr_studies(
     df["exposure"] = np.round(rng.normal(0, 0.12 * difficulty, n), 4)
     df["rotation"] = np.round(rng.normal(0, 2.5 * difficulty, n), 3)
     df["noise"] = np.round(rng.uniform(0.005, 0.03, n) * difficulty, 4)
-    df["zoom"] = np.round(rng.uniform(0.92, 1.08, n), 4)
+    df["zoom"] = np.round(df.pop("zoom0") + rng.normal(0, 0.012, n), 4)  # small pose/positioning change per film
     df["seed"] = rng.integers(0, 2**31 - 1, n)
     # prior study: the previous study of the same subject
     studies = df.drop_duplicates("study_id")[["subject_id", "study_id"]]
@@ -240,7 +289,20 @@ def sample_ecg_studies(
     """One row per SYNTHETIC 12-lead ECG with its rhythm, rate, morphology and intervals."""
     first = cxr.groupby("subject_id").study_datetime.min()
     rows = []
-    for p in patients.itertuples(index=False):
+    morph = rng.integers(0, 2**31 - 1, len(patients))  # one morphology seed per patient: it persists across ECGs
+    for p, morph_seed in zip(patients.itertuples(index=False), morph):
+        # the patient's own conduction times, drawn once; each ECG varies a little around them. Borderline values
+        # exist on both sides of every cut-off (QRS 105-130 ms without a named block, complete blocks from ~112 ms as
+        # the cart measures them, PR 200-222 ms without first-degree block), so no interval alone gives a label.
+        bbb = p.conduction in ("rbbb", "lbbb")
+        if bbb:
+            qrs0 = float(np.clip(rng.normal(138, 15), 110, 190))
+        elif rng.random() < 0.08:  # nonspecific intraventricular conduction delay / incomplete block
+            qrs0 = float(rng.uniform(105, 130))
+        else:
+            qrs0 = float(np.clip(rng.normal(92 + 6 * p.lvh, 9), 70, 118))
+        pr0 = float(200 + rng.gamma(2.0, 22.0)) if p.conduction == "avb1" else float(np.clip(rng.normal(160, 21), 110, 222))
+        qtc0 = rng.normal(415 + 25 * bbb, 18)
         n_ecg = int(rng.choice(4, p=[0.1, 0.4, 0.3, 0.2]))
         eps = anchors[p.subject_id]
         t_first = first[p.subject_id].floor("D") - pd.Timedelta(days=eps[0][0])
@@ -259,23 +321,31 @@ def sample_ecg_studies(
             if rhythm == "af":
                 hr = float(np.clip(rng.normal(92 + 8 * acuity, 18), 55, 160))
             else:
-                hr = float(np.clip(rng.normal(74 + 9 * acuity + 4 * p.hf, 11), 42, 150))
+                hr = float(np.clip(rng.normal(69 + 9 * acuity + 4 * p.hf, 11), 42, 150))
                 rhythm = "sinus_tachy" if hr > 100 else "sinus_brady" if hr < 60 else "sinus"
             conduction = p.conduction if not (rhythm == "af" and p.conduction == "avb1") else "none"
+            paced = bool(getattr(p, "pacemaker", False)) and rng.random() < 0.8
             mi_acute = bool(p.mi_territory != "none" and rng.random() < 0.2)
             t_inv = bool(rng.random() < (0.6 if (p.mi_territory != "none" and not mi_acute) else 0.4 if p.lvh else 0.05))
-            pr = np.nan if rhythm == "af" else float(rng.uniform(222, 320) if conduction == "avb1" else rng.normal(158, 16))
+            pr = np.nan if rhythm == "af" else float(pr0 + rng.normal(0, 6) - 0.4 * (hr - 72))
             if not np.isnan(pr):
-                pr = float(np.clip(pr, 122, 196)) if conduction != "avb1" else pr
-            qrs = float(rng.uniform(126, 166) if conduction in ("rbbb", "lbbb") else np.clip(rng.normal(90 + 6 * p.lvh, 8), 70, 112))
-            qtc = rng.normal(420 + 25 * (conduction in ("rbbb", "lbbb")), 18)
-            qt = float(np.clip(qtc * np.sqrt(60.0 / hr), 280, 560))
+                pr = max(pr, 201.0) if conduction == "avb1" else float(np.clip(pr, 105, 222))
+            qrs = float(qrs0 + rng.normal(0, 3))
+            qtc = qtc0 + rng.normal(0, 8)
+            qt = float(np.clip(qtc * (60.0 / hr) ** (1 / 3), 280, 560))  # Fridericia: QT adapts to the rate
+            n_pvc = int(rng.choice([1, 1, 2, 3])) if rng.random() < (0.05 + 0.06 * (p.mi_territory != "none") + 0.05 * p.hf) else 0
+            mi_terr, lvh = p.mi_territory, bool(p.lvh)
+            if paced:  # a paced ECG: fixed rate, AV delay, wide paced QRS; the pacing hides the underlying morphology
+                rhythm, conduction, mi_terr, mi_acute, lvh, t_inv, n_pvc = "paced", "none", "none", False, False, False, 0
+                hr = float(np.clip(rng.normal(70, 6), 60, 90))
+                pr, qrs = float(rng.uniform(140, 200)), float(rng.normal(155, 10))
+                qt = float(np.clip(rng.normal(460, 15) * (60.0 / hr) ** (1 / 3), 380, 540))
             rows.append(dict(subject_id=p.subject_id, ecg_time=when.floor("s"), rhythm=rhythm, hr=round(hr, 1),
-                             conduction=conduction, mi_territory=p.mi_territory, mi_acute=mi_acute, lvh=bool(p.lvh),
+                             conduction=conduction, mi_territory=mi_terr, mi_acute=mi_acute, lvh=lvh,
                              t_inversion=t_inv, pr_ms=None if np.isnan(pr) else round(pr), qrs_ms=round(qrs),
-                             qt_ms=round(qt)))
+                             qt_ms=round(qt), n_pvc=n_pvc, morph_seed=int(morph_seed)))
     cols = ["subject_id", "ecg_time", "rhythm", "hr", "conduction", "mi_territory", "mi_acute", "lvh", "t_inversion",
-            "pr_ms", "qrs_ms", "qt_ms"]
+            "pr_ms", "qrs_ms", "qt_ms", "n_pvc", "morph_seed"]
     df = pd.DataFrame(rows, columns=cols)
     df.insert(1, "study_id", _unique_ids(rng, len(df), 40_000_000))
     df = df.sort_values(["subject_id", "ecg_time"], kind="stable").reset_index(drop=True)

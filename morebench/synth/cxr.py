@@ -13,7 +13,8 @@ from PIL import Image
 from scipy import ndimage
 
 # %% auto #0
-__all__ = ['DEVICES', 'F', 'device_set', 'render_cxr', 'mask_ctr']
+__all__ = ['DEVICES', 'F', 'GREY_LUT_FILE', 'SHAPE_FILE', 'device_set', 'render_cxr', 'mask_ctr', 'grey_lut', 'grey_histogram',
+           'fit_grey_lut', 'fit_shape_stats', 'shape_stats', 'inspiration_level']
 
 # %% ../../nbs/33_synth.cxr.ipynb #cfacc0b7
 def _ramp(z, edge):
@@ -72,8 +73,11 @@ def device_set(state: Mapping) -> tuple[str, ...]:
     "Which support devices a study shows: `state['devices']` if given, else drawn from the study id (stable)."
     if not state.get("support_devices", False):
         return ()
-    if state.get("devices"):
-        return tuple(d for d in DEVICES if d in set(state["devices"]))
+    devs = state.get("devices")
+    if isinstance(devs, str):  # the cohort's CSV column: 'ett;central_line'
+        devs = [d for d in devs.split(";") if d]
+    if isinstance(devs, (list, tuple, set, frozenset)) and devs:
+        return tuple(d for d in DEVICES if d in set(devs))
     g = np.random.default_rng(int(state.get("study_id", 0)) % 2**32 + 7)
     pick = g.random(4) < np.array([0.55, 0.65, 0.3, 0.4])
     if not pick.any():
@@ -169,13 +173,13 @@ def _atlas(n: int, ap: bool, variant: int) -> dict:
                 body=body, ves=ves, hil=hil, fine=fine, med=med, coarse=coarse, hxc=hxc, hyc=hyc)
 
 # %% ../../nbs/33_synth.cxr.ipynb #a264f148
-@lru_cache(maxsize=32)
-def _lungs(n: int, ap: bool, atel: str) -> dict:
-    "Lung fields, diaphragm, mediastinum and abdomen for one view and lung volume (cached: few distinct values)."
+@lru_cache(maxsize=48)
+def _lungs(n: int, ap: bool, atel: str, level: int = 0) -> dict:
+    "Lung fields, diaphragm, mediastinum and abdomen for one view, lung volume and inspiration level (cached)."
     x, y, u, right = _canon(n)
     domes = {}
     for side, base in (("right", 0.6), ("left", 0.63)):
-        d = base - (0.035 if ap else 0.0)
+        d = base - (0.035 if ap else 0.0) + 0.025 * level  # deeper inspiration: lower hemidiaphragms
         if atel in (f"{side}_base", "bibasilar"):
             d -= 0.02  # volume loss elevates the hemidiaphragm
         domes[side] = F(d)
@@ -222,7 +226,9 @@ def _heart(ctr: float, ap: bool, yc: float, n: int):
 
 def _anatomy(state, n, ap):
     "State-dependent anatomy: the cached lungs of this view/volume plus this patient's heart."
-    g = dict(_lungs(n, ap, str(state.get("atelectasis", "none") or "none")))
+    lev = state.get("inspiration_level", 0)
+    lev = 0 if lev is None or lev != lev else int(np.clip(int(lev), -2, 2))  # the patient's inspiration depth
+    g = dict(_lungs(n, ap, str(state.get("atelectasis", "none") or "none"), lev))
     hs, hm, win = _heart(float(state.get("ctr", 0.45) or 0.45), ap, float(g["yc"]), n)
     heart = np.zeros((n, n), np.float32)
     heart[win] = hs * (1 - _ramp(g["y"][win] - g["ydia"][win] - F(0.01), 0.02))  # hidden below the diaphragm
@@ -321,9 +327,17 @@ def _findings(state, rng, g, at, n):
         add = add + F(0.09) * F(4) * inside * (1 - inside) * sm * _ramp(lung - F(0.5), 0.1)
         air = air * (1 + F(0.15) * space)
         vfac = vfac * (1 - space)
-    if state.get("lung_lesion"):  # a solitary pulmonary nodule
-        cx, cy = rng.choice([-1, 1]) * rng.uniform(0.3, 0.55), rng.uniform(0.25, 0.5)
-        add = add + F(0.16) * _ramp(F(rng.uniform(0.018, 0.035)) - np.hypot(x - F(cx), (y - F(cy)) * 2), 0.006) * lung
+    if state.get("lung_lesion"):  # a solitary pulmonary nodule (where and how big: the state's, so the report agrees)
+        cx, cy, rad = rng.choice([-1, 1]) * rng.uniform(0.3, 0.55), rng.uniform(0.25, 0.5), rng.uniform(0.018, 0.035)
+        nx, ny, ncm = (state.get(k) for k in ("nodule_x", "nodule_y", "nodule_cm"))
+        if nx is not None and nx == nx and ny == ny and ncm == ncm:
+            cx, cy, rad = float(nx), float(ny), 0.0147 * float(ncm)  # the image half-width is about 17 cm
+        add = add + F(0.16) * _ramp(F(rad) - np.hypot(x - F(cx), (y - F(cy)) * 2), 0.006) * lung
+    if state.get("fracture") and (state.get("fracture_side") or "none") != "none":  # healed rib fracture: a callus
+        fx = F(-0.7 if state["fracture_side"] == "right" else 0.7)  # the patient's right is on the image left
+        fy = F(float(state.get("fracture_y") or 0.4))
+        callus = _ramp(F(0.022) - np.hypot((x - fx) * F(1.4), (y - fy) * F(3.0)), 0.006)
+        add = add + F(0.22) * callus
     return add, air, vfac, (None if lines is None else lines * _ramp(lung - F(0.3), 0.3))
 
 
@@ -389,7 +403,11 @@ def _warp(a, n, scale, angle, shift, order=1):
 # %% ../../nbs/33_synth.cxr.ipynb #2addc4ac
 def _frontal(state, rng, n, ap):
     "Frontal (PA/AP) projection: density image in canonical pose plus the anatomy dict."
-    at = _atlas(n, ap, int(rng.integers(16)))
+    variant = int(rng.integers(16))
+    pv = state.get("anatomy_variant")
+    if pv is not None and pv == pv:  # the patient's own anatomy (bones, soft tissue, vessels) on every film
+        variant = int(pv) % 16
+    at = _atlas(n, ap, variant)
     g = _anatomy(state, n, ap)
     add, air, vfac, lines = _findings(state, rng, g, at, n)
     dev_img, dev_dens = _devices(state, g, n)
@@ -455,7 +473,11 @@ def _lat_atlas(n: int, variant: int) -> dict:
 
 def _lateral(state, rng, n):
     "Lateral projection: density image (canonical pose) and masks."
-    at = _lat_atlas(n, int(rng.integers(8)))
+    variant = int(rng.integers(8))
+    pv = state.get("anatomy_variant")
+    if pv is not None and pv == pv:
+        variant = int(pv) % 8
+    at = _lat_atlas(n, variant)
     x, y, lung = at["x"], at["y"], at["lung"]
     ctr = float(state.get("ctr", 0.45) or 0.45)
     s = ctr / 0.45
@@ -536,6 +558,9 @@ def render_cxr(
         img += F(255 * sigma) * rng.standard_normal(img.shape, dtype=np.float32)
     img += F(0.5)
     out = np.clip(img, 0, 255, out=img).astype(np.uint8)
+    lut = grey_lut() if state.get("tone_curve", True) else None
+    if lut is not None:  # the film's tone curve, fitted to real radiographs' grey-level distribution
+        out = lut[out]
     if size != n:
         out = np.asarray(Image.fromarray(out).resize((size, size), Image.BILINEAR))
     if return_masks:
@@ -550,3 +575,109 @@ def mask_ctr(masks: dict) -> float:
     "Cardiothoracic ratio measured on masks from `render_cxr(..., return_masks=True)`: widest heart / widest thorax."
     width = lambda m: float(np.ptp(np.where(m.any(0))[0]) + 1) if m.any() else 0.0
     return width(masks["heart"]) / max(width(masks["lungs"]), 1.0)
+
+# %% ../../nbs/33_synth.cxr.ipynb #c4d1f7a3
+GREY_LUT_FILE = "cxr_grey_lut.json"
+
+
+@lru_cache(maxsize=1)
+def grey_lut() -> np.ndarray | None:
+    """The shipped tone curve (uint8 [256]: rendered grey level -> film grey level), or None when absent."""
+    import json
+    from importlib import resources
+
+    try:
+        doc = json.loads(resources.files("morebench").joinpath("resources", GREY_LUT_FILE).read_text())
+    except (FileNotFoundError, ModuleNotFoundError):
+        return None
+    return np.asarray(doc["lut"], dtype=np.uint8)
+
+
+def grey_histogram(
+    images,  # iterable of uint8 images (any size)
+) -> np.ndarray:
+    """Pooled, normalised grey-level histogram [256] of `images`."""
+    h = np.zeros(256)
+    for a in images:
+        h += np.bincount(np.asarray(a, dtype=np.uint8).ravel(), minlength=256)
+    return h / max(h.sum(), 1.0)
+
+
+def fit_grey_lut(
+    synth_hist: np.ndarray,  # pooled histogram of rendered films without a tone curve [256]
+    real_hist: np.ndarray,  # pooled histogram of real films [256]
+) -> np.ndarray:
+    """Monotone look-up table mapping the synthetic grey-level distribution onto the real one (quantile matching)."""
+    cs, cr = np.cumsum(synth_hist), np.cumsum(real_hist)
+    mid = cs - synth_hist / 2  # mid-rank of each synthetic level
+    lut = np.interp(mid, cr, np.arange(256))
+    return np.clip(np.round(np.maximum.accumulate(lut)), 0, 255).astype(np.uint8)
+
+
+# %% ../../nbs/33_synth.cxr.ipynb #f6c4b8d2
+SHAPE_FILE = "cxr_shape_stats.json"
+
+
+def fit_shape_stats(
+    landmark_dir,  # the cxr_landmarks folder (clinical.csv, landmarks/RL, LL, H)
+    n_modes: int = 5,  # principal modes kept
+) -> dict:
+    """Point-distribution model of the lungs (mean + modes), lung height/width and CTR quantiles from real contours."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    landmark_dir = Path(landmark_dir)
+    clin = pd.read_csv(landmark_dir / "clinical.csv")
+    shapes, ratio, ctr = [], [], {0: [], 1: []}
+    for r in clin.to_dict("records"):
+        stem = Path(r["File"]).stem
+        lungs = np.concatenate([np.load(landmark_dir / "landmarks" / s / f"{stem}.npy") for s in ("RL", "LL")]).astype(float)
+        x0, x1, y0 = lungs[:, 0].min(), lungs[:, 0].max(), lungs[:, 1].min()
+        half = (x1 - x0) / 2
+        shapes.append(np.c_[(lungs[:, 0] - (x0 + half)) / half, (lungs[:, 1] - y0) / half].ravel())
+        ratio.append((lungs[:, 1].max() - y0) / (x1 - x0))
+        if bool(r["Heart Annotations"]):
+            h = np.load(landmark_dir / "landmarks" / "H" / f"{stem}.npy")
+            ctr[int("cardiomegaly" in str(r["Condition"]).lower())].append((h[:, 0].max() - h[:, 0].min()) / (x1 - x0))
+    X = np.array(shapes)
+    mean = X.mean(0)
+    _, s, vt = np.linalg.svd(X - mean, full_matrices=False)
+    var = s ** 2 / (len(X) - 1)
+    q = lambda v: dict(zip(["p5", "p25", "p50", "p75", "p95"], np.round(np.percentile(v, [5, 25, 50, 75, 95]), 4).tolist()))  # noqa: E731
+    return {
+        "source": "cxr_landmarks: lung contours of 911 radiographs (JSRT, Shenzhen, Montgomery, PadChest), heart for 383; "
+                  "Gaggion et al., IEEE TMI 2022, doi:10.1109/TMI.2022.3224660. Fitted statistics only, no contour.",
+        "fitted_by": "nbs/33_synth.cxr.ipynb (fit_shape_stats)", "n_images": int(len(X)),
+        "lung_points": "RL 44 then LL 50, (x, y) interleaved; x: lung width -> [-1, 1]; y: from the apex, same scale",
+        "mean_shape": np.round(mean, 4).tolist(), "modes": np.round(vt[:n_modes], 4).tolist(),
+        "mode_sd": np.round(np.sqrt(var[:n_modes]), 4).tolist(),
+        "explained": np.round(var[:n_modes] / var.sum(), 4).tolist(),
+        "height_width_ratio": q(ratio), "ctr_no_cardiomegaly": q(ctr[0]), "ctr_cardiomegaly": q(ctr[1]),
+        "n_heart": {"no_cardiomegaly": len(ctr[0]), "cardiomegaly": len(ctr[1])},
+    }
+
+
+@lru_cache(maxsize=1)
+def shape_stats() -> dict | None:
+    """The shipped lung/heart shape statistics, or None when absent."""
+    import json
+    from importlib import resources
+
+    try:
+        return json.loads(resources.files("morebench").joinpath("resources", SHAPE_FILE).read_text())
+    except (FileNotFoundError, ModuleNotFoundError):
+        return None
+
+
+def inspiration_level(
+    u: float,  # a uniform(0, 1) draw (the patient's quantile of lung height/width)
+) -> int:
+    """The renderer's inspiration level (-2..2) of a patient at quantile `u` of the real lung height/width ratio."""
+    st = shape_stats()
+    if st is None:
+        return 0
+    q = st["height_width_ratio"]
+    ratio = float(np.interp(u, [0.05, 0.25, 0.5, 0.75, 0.95], [q["p5"], q["p25"], q["p50"], q["p75"], q["p95"]]))
+    return int(np.clip(round((ratio / q["p50"] - 1) * 0.53 / 0.025), -2, 2))  # lungs ~0.53 image heights tall
+

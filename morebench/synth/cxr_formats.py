@@ -16,6 +16,7 @@ from ..formats import (CHEXPERT_CSV_ORDER, CHEXPERT_FOLDERS, CHEXPERT_LABELS, ED
                                MIMIC_CXR_META_CSV, MIMIC_CXR_REPORTS, MIMIC_CXR_SPLIT, MIMIC_CXR_SPLIT_CSV, SPLIT_ALIASES,
                                chexpert_image_relpath, mimic_cxr_image_relpath, mimic_cxr_report_relpath)
 from .cxr import render_cxr
+from .labeller import label_report
 from .reports import radiology_report
 
 # %% auto #0
@@ -47,7 +48,7 @@ def study_reports(
     cohort,  # a `Cohort` (patients, cxr_studies)
     seed: int = 0,  # report wording is a function of (seed, study_id)
 ) -> pd.DataFrame:
-    """One SYNTHETIC report per study with its text-derived CheXpert labels and edema grade (deterministic)."""
+    """One SYNTHETIC report per study, its CheXpert labels from `label_report` on the text, and the edema grade."""
     first, views = {}, {}
     for r in _states(cohort).to_dict("records"):
         sid = int(r["study_id"])
@@ -59,8 +60,10 @@ def study_reports(
         prior = None
         if r.get("has_prior") and not pd.isna(r.get("prior_study_id")):
             prior = first.get(int(r["prior_study_id"]))
-        text, labels = radiology_report({**r, "views": views[sid]}, prior, np.random.default_rng([seed, sid, 17]))
-        rows.append(dict(subject_id=int(r["subject_id"]), study_id=sid, text=text, **labels))
+        text, gen = radiology_report({**r, "views": views[sid]}, prior, np.random.default_rng([seed, sid, 17]))
+        labels = label_report(text)  # the CSVs carry what a CheXpert-style labeller reads in the text, as the real ones
+        sev = gen["edema_severity"] if labels["Edema"] != -1.0 else np.nan
+        rows.append(dict(subject_id=int(r["subject_id"]), study_id=sid, text=text, **labels, edema_severity=sev))
     return pd.DataFrame(rows)
 
 
@@ -139,8 +142,10 @@ def _mimic_tables(cohort, out_dir, seed, size, quality, reports) -> tuple[list[d
     "Write the MIMIC-CXR-JPG CSVs, reports and README; return the image jobs (rendered by the caller) and counts."
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    cohort = cohort.part("mimic")
     df = _states(cohort)
     reports = study_reports(cohort, seed) if reports is None else reports
+    reports = reports[reports.study_id.isin(df.study_id)]
     views = df.groupby("study_id").view.apply(list).to_dict()
     meta = []
     jobs = []
@@ -213,6 +218,8 @@ def _chexpert_tables(cohort, out_dir, seed, size, reports, render_size) -> tuple
     "Write the CheXpert CSVs and README; return the image jobs (rendered by the caller) and the row counts."
     out = Path(out_dir)
     root = CHEXPERT_FOLDERS[0]  # the "small" download
+    external = cohort.part("chexpert") is not cohort
+    cohort = cohort.part("chexpert")  # other patients than MIMIC's when the cohort is large enough
     df = _states(cohort).sort_values(["subject_id", "study_datetime", "view"], kind="stable")
     reports = study_reports(cohort, seed) if reports is None else reports
     rep = reports.set_index("study_id")[list(CHEXPERT_LABELS)].to_dict("index")
@@ -241,9 +248,10 @@ def _chexpert_tables(cohort, out_dir, seed, size, reports, render_size) -> tuple
         "labels come from the synthetic report text (1.0 / 0.0 / -1.0 / blank, as the CheXpert labeler would give); "
         "valid.csv labels are binary 'consensus' labels taken from the latent state (as the real validation set is "
         "radiologist-labelled). Subjects of the cohort's validate and test splits form valid.csv.\n\n"
-        f"Images: the films of the synthetic MIMIC-CXR-JPG folder written from the same cohort (rendered at {render_size} px), "
-        f"downsampled to {size} px. Unlike the real datasets (two hospitals, no shared patient), a synthetic CheXpert "
-        "patient IS a MIMIC-CXR patient and each image is the same film: a known limitation of the synthetic default.")))
+        f"Images: rendered like the synthetic MIMIC-CXR-JPG films of the same cohort (at {render_size} px), "
+        f"downsampled to {size} px. " + ("As in the real datasets, the CheXpert patients are not MIMIC-CXR patients (a "
+        "separate group of the cohort): an external test set." if external else "This cohort is too small to split "
+        "(< 100 patients): its CheXpert patients ARE its MIMIC-CXR patients and each image is the same film."))))
     return jobs, dict(train=len(rows["train"]), valid=len(rows["valid"]))
 
 # %% ../../nbs/35_synth.cxr_formats.ipynb #400df79f
@@ -258,8 +266,10 @@ def write_edema(
     """Write SYNTHETIC pulmonary edema severity label files in the layout of Liao/Horng et al. (PhysioNet mimic-cxr-pe-severity)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    cohort = cohort.part("mimic")
     reports = study_reports(cohort, seed) if reports is None else reports
     df = _states(cohort)
+    reports = reports[reports.study_id.isin(df.study_id)]
     hf = set(cohort.patients.subject_id[cohort.patients.hf.astype(bool)]) if "hf" in cohort.patients else set(df.subject_id)
     rep = reports[reports.subject_id.isin(hf)]
     regex = rep[rep.edema_severity.notna()][["subject_id", "study_id", "edema_severity"]].astype(int)

@@ -14,8 +14,8 @@ from ..utils import get_rng
 
 # %% auto #0
 __all__ = ['LIMB_FIELDS', 'PREC_FIELDS', 'TERRITORY', 'TERRITORY_LEADS', 'SCP_TABLE', 'SUPERCLASSES', 'leads_from_electrodes',
-           'dipole_to_leads', 'beat_template', 'beat_onsets', 'electrode_noise', 'synth_ecg', 'qtc_ms',
-           'ecg_statements', 'scp_codes', 'superclasses', 'ptbxl_report', 'machine_measurements']
+           'dipole_to_leads', 'morphology', 'beat_template', 'beat_onsets', 'electrode_noise', 'synth_ecg', 'qtc_ms',
+           'read_state', 'ecg_statements', 'scp_codes', 'superclasses', 'ptbxl_report', 'machine_measurements']
 
 # %% ../../nbs/31_synth.ecg.ipynb #178f9d1d
 def _unit(v) -> np.ndarray:
@@ -66,10 +66,11 @@ def dipole_to_leads(
     d: np.ndarray,  # [3, T] cardiac dipole (x left, y inferior, z anterior)
     limb_noise: np.ndarray | None = None,  # [3, T] noise on RA, LA, LL
     chest_noise: np.ndarray | None = None,  # [6, T] noise on V1..V6
-    chest_gain: float = 1.0,  # person-specific scale of the chest leads (chest wall, electrode placement)
+    chest_gain: float | np.ndarray = 1.0,  # scale of the chest leads: one number, or one per electrode V1..V6 [6]
 ) -> np.ndarray:
     """Project a dipole on the electrodes, add electrode noise, form the 12 leads [12, T]."""
-    limb, chest = LIMB_FIELDS @ d, (chest_gain * PREC_FIELDS) @ d
+    g = np.asarray(chest_gain, dtype=float)
+    limb, chest = LIMB_FIELDS @ d, ((g[:, None] if g.ndim else g) * PREC_FIELDS) @ d
     if limb_noise is not None:
         limb = limb + limb_noise
     if chest_noise is not None:
@@ -97,6 +98,36 @@ def _axis_dir(frontal_deg: float, posterior: float) -> np.ndarray:
     return _unit([np.cos(a), np.sin(a), -posterior])
 
 # %% ../../nbs/31_synth.ecg.ipynb #ccbd70cf
+# Fitted to PTB-XL normals (nbs/39_synth.ecg_stats.ipynb): relative gains of V1..V6 over the geometric lead fields,
+# the overall dipole scale (lead II QRS ~0.93 mV) and the spread of the transverse QRS direction (R/S transition by V3
+# in ~58 % of normals).
+_CHEST_FIT = np.array([1.1, 1.55, 1.45, 1.4, 1.2, 1.03])
+_DIPOLE_SCALE = 0.76
+
+
+def morphology(
+    state: Mapping,  # ECG state; `morph_seed` (per patient) makes the morphology persist across a patient's ECGs
+    rng: np.random.Generator,  # per-ECG randomness: the study-to-study drift (and everything when no morph_seed)
+) -> dict:
+    """A person's QRS-T morphology parameters: drawn once per patient (from `morph_seed`), drifting slightly per ECG."""
+    ms = state.get("morph_seed")
+    has = ms is not None and ms == ms
+    prng = get_rng(int(ms)) if has else rng
+    m = dict(axis=prng.normal(48, 34), post=prng.normal(0.5, 0.15), gain=prng.lognormal(0, 0.25),
+             lvh_gain=prng.uniform(0.25, 0.9), p_amp=prng.uniform(0.07, 0.14), sept=prng.uniform(0.1, 0.2),
+             ant=prng.uniform(0.3, 0.9), basal=prng.uniform(0.15, 0.45), t_amp=prng.uniform(0.2, 0.36),
+             s_after=prng.uniform(0.03, 0.04), t_rise=prng.uniform(0.06, 0.075), rbbb=prng.uniform(0.55, 0.85),
+             q_amp=prng.uniform(0.2, 0.6), chest=prng.lognormal(0, 0.18, 6) * prng.lognormal(0, 0.15),
+             q_any=prng.random())
+    # study-to-study drift (electrode placement, posture, respiration phase); a full redraw when no patient is known
+    m["axis"] += rng.normal(0, 4)
+    m["post"] += rng.normal(0, 0.05)
+    m["gain"] *= rng.lognormal(0, 0.06)
+    m["chest"] = m["chest"] * rng.lognormal(0, 0.06, 6)
+    m["t_amp"] *= rng.lognormal(0, 0.06)
+    return m
+
+
 def beat_template(
     state: Mapping,  # ECG state: rhythm, conduction, mi_territory, mi_acute, lvh, t_inversion, pr_ms, qrs_ms, qt_ms
     rng: np.random.Generator,  # per-ECG morphology variation
@@ -105,6 +136,7 @@ def beat_template(
 ) -> tuple[np.ndarray, np.ndarray, int, dict]:
     """Atrial [3, L] and ventricular [3, L] dipole of one beat, the QRS-onset index in them, and the axes used."""
     e = 1.0 / max(difficulty, 0.25)
+    m = morphology(state, rng)
     qrs = float(state.get("qrs_ms", 90)) / 1000
     qt = float(state.get("qt_ms", 400)) / 1000
     pr = state.get("pr_ms")
@@ -113,15 +145,18 @@ def beat_template(
     terr = state.get("mi_territory", "none")
     acute = bool(state.get("mi_acute", False))
     lvh = bool(state.get("lvh", False))
-    pre, post = pr + 0.12, qt + 0.2
+    paced = state.get("rhythm") == "paced"
+    if paced:  # right-ventricular apical pacing: LBBB-like wide QRS with a superior axis, no infarct/LVH/T signs shown
+        cond, terr, acute, lvh = "lbbb", "none", False, False
+    pre, post = pr + 0.12, qt + 0.25
     tau = np.arange(-round(pre * fs), round(post * fs)) / fs
     onset = round(pre * fs)
-    axis = rng.normal(45, 18) - 10 * lvh - 25 * (cond == "lbbb")
-    main = _axis_dir(axis, rng.normal(0.25, 0.1) + 0.1 * lvh)
+    axis = m["axis"] - 10 * lvh - 25 * (cond == "lbbb") - 75 * paced
+    main = _axis_dir(axis, m["post"] + 0.1 * lvh)
     # LVH voltage: like the real voltage criteria, sensitive but not perfectly so (some LVH stays under 3.5 mV)
-    gain = rng.lognormal(0, 0.25) * (1 + (rng.uniform(0.25, 0.9) * e) * lvh)
+    gain = _DIPOLE_SCALE * m["gain"] * (1 + (m["lvh_gain"] * e) * lvh)
     # atria: right then left atrial lobes, both inferior-leftward
-    p_amp = rng.uniform(0.09, 0.16)
+    p_amp = m["p_amp"]
     atr = _lobes(tau, [(-pr + 0.035, 0.016, 0.018, p_amp, _unit([0.35, 0.9, 0.45])),
                        (-pr + 0.065, 0.018, 0.02, p_amp, _unit([0.8, 0.55, -0.35]))])
     vent_lobes = []
@@ -134,23 +169,31 @@ def beat_template(
         ]
     else:
         vent_lobes += [
-            (0.12 * d_norm, 0.05 * d_norm, 0.05 * d_norm, rng.uniform(0.1, 0.2), _unit([-0.6, 0.2, 0.75])),
-            (0.42 * d_norm, 0.13 * d_norm, 0.13 * d_norm, 1.35 * gain, main),
-            (0.75 * d_norm, 0.10 * d_norm, 0.10 * d_norm, (rng.uniform(0.15, 0.45) + 0.15 * lvh) * gain,
-             _unit([-0.3, -0.7, -0.65])),
+            (0.12 * d_norm, 0.05 * d_norm, 0.05 * d_norm, m["sept"], _unit([-0.6, 0.2, 0.75])),
+            # apical forces: leftward, inferior and anterior (R waves in V2-V4), before the main leftward-posterior ones
+            (0.30 * d_norm, 0.10 * d_norm, 0.10 * d_norm, m["ant"] * gain, _unit([0.75, 0.4, 0.5])),
+            (0.45 * d_norm, 0.13 * d_norm, 0.13 * d_norm, 1.35 * gain, main),
+            (0.75 * d_norm, 0.10 * d_norm, 0.10 * d_norm, (m["basal"] + 0.15 * lvh) * gain, _unit([-0.3, -0.7, -0.65])),
         ]
         if cond == "rbbb":  # late, slow rightward-anterior forces: R' in V1, wide S in I/V6
             late = qrs - d_norm
-            vent_lobes.append((d_norm + 0.45 * late, 0.35 * late, 0.35 * late, rng.uniform(0.55, 0.85) * (0.6 + 0.4 * e),
+            vent_lobes.append((d_norm + 0.45 * late, 0.35 * late, 0.35 * late, m["rbbb"] * (0.6 + 0.4 * e),
                                _unit([-0.65, 0.05, 0.75])))
-    if terr != "none" and not acute:  # old infarct: early forces point away from the scar -> Q waves
-        vent_lobes.append((0.25 * d_norm, 0.1 * d_norm, 0.1 * d_norm, rng.uniform(0.35, 0.6) * e, -TERRITORY[terr]))
+    if terr != "none" and not acute:
+        # old infarct: early forces point away from the scar -> Q waves; some infarcts leave only a small Q or none
+        q_amp = m["q_amp"] * e * (0.25 if m["q_any"] < 0.3 else 1.0)
+        vent_lobes.append((0.25 * d_norm, 0.1 * d_norm, 0.1 * d_norm, q_amp, -TERRITORY[terr]))
+        if terr == "anterior":  # loss of anterior forces: poor R-wave progression
+            vent_lobes.append((0.30 * d_norm, 0.10 * d_norm, 0.10 * d_norm, -0.6 * m["ant"] * gain, _unit([0.75, 0.4, 0.5])))
+    if paced:  # the pacing spike: a very short, large deflection just before the QRS
+        vent_lobes = [(lb[0] + 0.01, *lb[1:]) for lb in vent_lobes]
+        vent_lobes.append((0.0, 0.0015, 0.0015, 2.0, _unit([0.3, -0.6, -0.7])))
     qrs_d = _lobes(tau, vent_lobes)
     # T wave: asymmetric, near the QRS axis; discordant in bundle branch block
-    s_after = rng.uniform(0.03, 0.04)
+    s_after = m["s_after"]
     t_peak = qt - 2.6 * s_after
-    t_dir = _unit(main * [1, 1, 0.3] + [0, 0, 0.35])
-    t_amp = rng.uniform(0.25, 0.4)
+    t_dir = _unit(main * [1, 1, 0.3] + [0, 0, 0.45])
+    t_amp = m["t_amp"]
     if cond == "lbbb":
         t_dir, t_amp = _unit(-main + [0, 0.3, 0]), 0.35
     if cond == "rbbb":
@@ -159,15 +202,17 @@ def beat_template(
         away = TERRITORY[terr] if terr != "none" else TERRITORY["lateral"] if lvh else TERRITORY[
             ("lateral", "inferior", "anterior")[int(rng.integers(3))]]
         t_dir = _unit(t_dir - (1.2 + 0.8 * e) * away)
-    t_lobes = [(t_peak, rng.uniform(0.06, 0.075), s_after, t_amp, t_dir)]
+    t_lobes = [(t_peak, m["t_rise"], s_after, t_amp, t_dir)]
     st = np.zeros_like(qrs_d)
     if terr != "none" and acute:  # injury current towards the territory: ST elevation, hyper-acute T
         st_amp = rng.uniform(0.12, 0.3) * e / max(0.3, float(PREC_FIELDS[2] @ TERRITORY[terr]) if terr == "anterior" else 1.0)
         st = st_amp * TERRITORY[terr][:, None] * _plateau(tau, qrs * 0.85, t_peak + 0.02)[None]
         t_lobes.append((t_peak - 0.01, 0.07, s_after, rng.uniform(0.15, 0.3) * e, TERRITORY[terr]))
-    vent = qrs_d + _lobes(tau, t_lobes) + st
-    info = dict(qrs_axis=float(axis), t_dir=t_dir, main=main)
+    t_wave = _lobes(tau, t_lobes)
+    vent = qrs_d + t_wave + st
+    info = dict(qrs_axis=float(axis), t_dir=t_dir, main=main, t_wave=t_wave, chest_gain=_CHEST_FIT * m["chest"])
     return atr, vent, onset, info
+
 
 # %% ../../nbs/31_synth.ecg.ipynb #39d19207
 def beat_onsets(
@@ -176,17 +221,26 @@ def beat_onsets(
     seconds: float,  # record length
     rng: np.random.Generator,  # randomness
     lead_in: float = 1.5,  # start beats this long before t=0 so the record begins mid-rhythm
+    paced: bool = False,  # a fixed pacemaker rate
 ) -> np.ndarray:
     """QRS onset times (s) covering [-lead_in, seconds)."""
     rr0 = 60.0 / hr
     n = int((seconds + lead_in) / rr0 * 1.6) + 4
-    if af:
+    if paced:  # a pacemaker fires at its programmed rate
+        rr = rr0 * (1 + rng.normal(0, 0.002, n))
+    elif af:
         cv = rng.uniform(0.15, 0.25)
         rr = rr0 * rng.gamma(1 / cv**2, cv**2, n)
         rr = np.clip(rr, 0.28, 2.0)
     else:
-        rr = rr0 * (1 + 0.03 * np.sin(2 * np.pi * 0.25 * np.arange(n) * rr0 + rng.uniform(0, 2 * np.pi))
-                    + rng.normal(0, 0.008, n))
+        # sinus: respiratory sinus arrhythmia + slower drift + beat-to-beat jitter, sized like PTB-XL normals
+        # (RR coefficient of variation median ~0.034, IQR 0.019-0.054; less at high rates)
+        k = np.arange(n) * rr0
+        rsa = float(np.clip(rng.lognormal(np.log(0.045), 0.6), 0.005, 0.15)) * min(1.0, 75 / hr)
+        slow = rng.uniform(0, 0.02)
+        rr = rr0 * (1 + rsa * np.sin(2 * np.pi * rng.uniform(0.15, 0.33) * k + rng.uniform(0, 2 * np.pi))
+                    + slow * np.sin(2 * np.pi * rng.uniform(0.03, 0.08) * k + rng.uniform(0, 2 * np.pi))
+                    + rng.normal(0, rng.uniform(0.004, 0.015), n))
     t = -lead_in + rng.uniform(0, rr0) + np.concatenate([[0.0], np.cumsum(rr)])
     return t[t < seconds]
 
@@ -198,28 +252,48 @@ def electrode_noise(
     level: float = 1.0,  # scales all noise amplitudes (the difficulty)
     mains_hz: float = 60.0,  # 50 or 60
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Baseline wander + EMG + mains noise on the 3 limb and 6 chest electrodes (mV)."""
+    """Baseline wander + EMG (with bursts) + mains + rare electrode pops on the 3 limb and 6 chest electrodes (mV)."""
     k = 9
     t = np.arange(n) / fs
     # baseline wander: a few slow (0.05-0.5 Hz) components shared by the body (respiration, motion), mixed into each
-    # electrode with its own amplitude and phase: sin(wt + p) = sin(wt)cos(p) + cos(wt)sin(p), one matmul
+    # electrode with its own amplitude and phase: sin(wt + p) = sin(wt)cos(p) + cos(wt)sin(p), one matmul.
+    # Heavy-tailed: most records are clean (PTB-XL normals: 0.04 mV median), a few wander a lot.
     f = np.r_[rng.uniform(0.15, 0.35), rng.uniform(0.05, 0.5, 3)]
     arg = 2 * np.pi * f[:, None] * t
     basis = np.concatenate([np.sin(arg), np.cos(arg)])  # [8, n]
-    amp = rng.uniform(0, 0.1, (k, 4)) * level
+    big = rng.uniform(2.0, 5.0) if rng.random() < 0.1 else 1.0
+    amp = rng.uniform(0, 0.05, (k, 4)) * level * big
     ph = rng.uniform(0, 2 * np.pi, (k, 4))
     wander = np.concatenate([amp * np.cos(ph), amp * np.sin(ph)], 1) @ basis
-    emg_sd = rng.uniform(0.003, 0.02) * level * np.r_[np.full(3, 1.4), np.ones(6)][:, None]
+    emg_sd = rng.lognormal(np.log(0.006), 0.5) * level * np.r_[np.full(3, 1.4), np.ones(6)][:, None]
     emg = rng.standard_normal((k, n), dtype=np.float32) * emg_sd
+    if rng.random() < 0.15:  # a burst of muscle noise (patient movement) on some electrodes
+        i0, w = int(rng.integers(0, n)), int(rng.uniform(0.3, 2.0) * fs)
+        on = rng.random(k) < 0.5
+        emg[on, i0:i0 + w] *= rng.uniform(3, 8)
     # mains hum: one sine and one cosine, mixed per electrode (amplitude and phase differ by electrode)
     base = np.stack([np.sin(2 * np.pi * mains_hz * t), np.cos(2 * np.pi * mains_hz * t)])
-    a = rng.uniform(0, 0.02) * level * rng.uniform(0.3, 1.0, k)
+    a = rng.uniform(0, 0.015) * level * rng.uniform(0.3, 1.0, k)
     phi = rng.uniform(0, 2 * np.pi, k)
     mains = np.stack([a * np.cos(phi), a * np.sin(phi)], 1) @ base
     x = wander + emg + mains
+    if rng.random() < 0.04:  # electrode pop: a step on one electrode that decays (loose contact)
+        j, i0 = int(rng.integers(k)), int(rng.integers(0, n))
+        x[j, i0:] += rng.choice([-1, 1]) * rng.uniform(0.3, 1.0) * level * np.exp(-(t[i0:] - t[i0]) / rng.uniform(0.2, 0.8))
     return x[:3], x[3:]
 
+
 # %% ../../nbs/31_synth.ecg.ipynb #0ad5bfad
+def _pvc_beat(tau: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A premature ventricular complex: wide (130-170 ms) QRS in a random ectopic direction, discordant T wave."""
+    w = rng.uniform(0.13, 0.17)
+    u = _unit(rng.normal(0, 1, 3))
+    v = _unit(u + rng.normal(0, 0.5, 3))
+    return _lobes(tau, [(0.35 * w, 0.2 * w, 0.2 * w, rng.uniform(1.0, 1.8) * _DIPOLE_SCALE, u),
+                        (0.75 * w, 0.15 * w, 0.2 * w, rng.uniform(0.4, 0.9) * _DIPOLE_SCALE, v),
+                        (w + 0.2, 0.08, 0.05, rng.uniform(0.3, 0.5), -u)])
+
+
 def synth_ecg(
     state: Mapping,  # an `ecg_studies` row (rhythm, hr, conduction, mi_territory, mi_acute, lvh, t_inversion, pr/qrs/qt_ms)
     seed: int | np.random.Generator | None = None,  # defaults to state["seed"]
@@ -229,23 +303,48 @@ def synth_ecg(
     noise: bool = True,  # add electrode noise (False for clean signals in tests)
     return_info: bool = False,  # also return beat onsets and axes
 ) -> np.ndarray | tuple[np.ndarray, dict]:
-    """A SYNTHETIC 12-lead ECG [12, fs*seconds] in mV, leads in `LEADS` order."""
+    """A SYNTHETIC 12-lead ECG [12, fs*seconds] in mV, leads in `LEADS` order.
+
+    Beat to beat: respiratory amplitude modulation and jitter, the QT following the preceding RR interval (Fridericia),
+    `n_pvc` premature ventricular complexes (with a compensatory pause) when the state has them."""
     rng = get_rng(state.get("seed") if seed is None else seed)
     n = int(round(fs * seconds))
     af = state.get("rhythm") == "af"
     atr, vent, onset, info = beat_template(state, rng, fs, difficulty)
     L = vent.shape[1]
-    onsets = beat_onsets(float(state.get("hr", 70)), af, seconds, rng)
+    onsets = beat_onsets(float(state.get("hr", 70)), af, seconds, rng, paced=state.get("rhythm") == "paced")
+    kinds = np.zeros(len(onsets), dtype=int)  # 0 conducted, 1 PVC
+    n_pvc = int(state.get("n_pvc", 0) or 0)
+    pvc = None
+    if n_pvc and len(onsets) > 4:
+        tau = (np.arange(L) - onset) / fs
+        pvc = _pvc_beat(tau, rng)
+        inside = np.nonzero((onsets > 0.3) & (onsets < seconds - 0.8))[0]
+        inside = inside[inside > 0]
+        for j in rng.choice(inside, size=min(n_pvc, len(inside)), replace=False) if len(inside) else []:
+            kinds[j] = 1
+            onsets[j] = onsets[j - 1] + rng.uniform(0.55, 0.7) * (onsets[j] - onsets[j - 1])
     pad = L + 2
     d = np.zeros((3, n + 2 * pad))
     resp_f, resp_ph = rng.uniform(0.15, 0.35), rng.uniform(0, 2 * np.pi)
-    beat = vent if af else vent + atr
-    for t0 in onsets:
+    t_wave = info["t_wave"]
+    base = (vent - t_wave) if af else (vent - t_wave + atr)
+    rr0 = 60.0 / float(state.get("hr", 70))
+    jit = rng.normal(1.0, 0.02, len(onsets))
+    prev = np.r_[onsets[0] - rr0, onsets[:-1]]
+    for b, t0 in enumerate(onsets):
         i0 = int(round(t0 * fs)) - onset + pad
         if i0 < 0 or i0 + L > d.shape[1]:
             continue
-        scale = 1 + 0.04 * np.sin(2 * np.pi * resp_f * t0 + resp_ph)
-        d[:, i0:i0 + L] += scale * beat
+        scale = (1 + 0.04 * np.sin(2 * np.pi * resp_f * t0 + resp_ph)) * jit[b]
+        if kinds[b] == 1:
+            d[:, i0:i0 + L] += scale * pvc
+            continue
+        rr = float(np.clip(t0 - prev[b], 0.3, 2.0))
+        qt = float(state.get("qt_ms", 400)) / 1000
+        shift = int(round(qt * ((rr / rr0) ** (1 / 3) - 1) * fs))  # QT follows the preceding RR (Fridericia)
+        tw = np.roll(t_wave, shift, axis=1) if shift else t_wave
+        d[:, i0:i0 + L] += scale * (base + tw)
     d = d[:, pad:pad + n]
     if af:  # fibrillatory atrial activity
         t = np.arange(n) / fs
@@ -256,16 +355,17 @@ def synth_ecg(
             direction = _unit([rng.normal(-0.2, 0.3), rng.normal(0.6, 0.3), rng.normal(0.7, 0.3)])
             fw += direction[:, None] * rng.uniform(0.015, 0.05) * np.sin(phase)
         d += fw
-    chest_gain = rng.lognormal(0, 0.2)
+    chest_gain = info["chest_gain"]
     if noise:
         limb_n, chest_n = electrode_noise(n, fs, rng, level=difficulty, mains_hz=float(rng.choice([50.0, 60.0])))
         x = dipole_to_leads(d, limb_n, chest_n, chest_gain)
     else:
         x = dipole_to_leads(d, chest_gain=chest_gain)
     if return_info:
-        info.update(onsets=onsets[(onsets >= 0)], fs=fs)
+        info.update(onsets=onsets[(onsets >= 0)], kinds=kinds[onsets >= 0], fs=fs)
         return x, info
     return x
+
 
 # %% ../../nbs/31_synth.ecg.ipynb #48f4dab1
 _TERR_NAME = {"anterior": "Anterior", "inferior": "Inferior", "lateral": "Lateral"}
@@ -276,46 +376,109 @@ def qtc_ms(state: Mapping) -> float:
     return float(state["qt_ms"]) / np.sqrt(60.0 / float(state["hr"]))
 
 
+def read_state(
+    state: Mapping,  # an `ecg_studies` row
+    p_misread: float | None = None,  # chance of one misread (default: state['p_misread'] or 0.05)
+) -> dict:
+    """The state as the cart's interpretation reads it: the truth, with one misread in about 5 % of ECGs.
+
+    Misreads touch first-degree AV block, LVH and T-wave abnormality (never rhythm, bundle branch blocks or infarcts);
+    deterministic for the state's seed, so statements, SCP codes and the PTB-XL report agree with one another."""
+    if state.get("_read"):
+        return dict(state)
+    s = dict(state, _read=True)
+    p = state.get("p_misread", 0.05) if p_misread is None else p_misread
+    seed = state.get("seed")
+    rng = np.random.default_rng([int(seed) if seed is not None and seed == seed else 0, 7])
+    if rng.random() >= float(p):
+        return s
+    opts = ["lvh", "t_inversion"]
+    if s.get("rhythm") != "af" and s.get("conduction", "none") in ("none", "avb1"):
+        opts.append("avb1")
+    what = opts[int(rng.integers(len(opts)))]
+    if what == "avb1":
+        s["conduction"] = "none" if s.get("conduction") == "avb1" else "avb1"
+    elif what == "lvh":
+        s["lvh"] = not bool(s.get("lvh"))
+    elif s.get("mi_territory", "none") == "none":
+        s["t_inversion"] = not bool(s.get("t_inversion"))
+    s["misread"] = what
+    return s
+
+
 def ecg_statements(
     state: Mapping,  # an `ecg_studies` row
     rng: np.random.Generator | int | None = None,  # picks among equivalent phrasings
 ) -> list[str]:
     """MIMIC-IV-ECG-style machine statements for a SYNTHETIC ECG state."""
     rng = get_rng(state.get("seed") if rng is None else rng)
+    state = read_state(state)
+    pick = lambda xs: str(xs[int(rng.integers(len(xs)))])  # noqa: E731
     out, major, minor = [], False, False
     hr, rhythm = float(state["hr"]), state["rhythm"]
+    n_pvc = int(state.get("n_pvc", 0) or 0)
+    if rhythm == "paced":
+        out.append(pick(["Ventricular-paced rhythm", "AV dual-paced rhythm", "Atrial-sensed ventricular-paced rhythm"]))
+        if rng.random() < 0.6:
+            out.append("No further analysis attempted due to paced rhythm")
+        out.append("Abnormal ECG")
+        return out
     if rhythm == "af":
         out.append("Atrial fibrillation with rapid ventricular response" if hr > 100 else
-                   "Atrial fibrillation with slow ventricular response" if hr < 60 else "Atrial fibrillation")
+                   "Atrial fibrillation with slow ventricular response" if hr < 60 else
+                   pick(["Atrial fibrillation", "Atrial fibrillation with controlled ventricular response"]))
         major = True
     else:
         out.append({"sinus": "Sinus rhythm", "sinus_tachy": "Sinus tachycardia", "sinus_brady": "Sinus bradycardia"}[rhythm])
+        if rhythm == "sinus" and rng.random() < 0.12:
+            out[-1] = pick(["Sinus rhythm with sinus arrhythmia", "Normal sinus rhythm"])
         minor |= rhythm != "sinus"
+    if n_pvc:
+        out.append(pick(["with occasional premature ventricular complexes", "Ventricular premature complex",
+                         "with PVCs" if n_pvc > 1 else "with a premature ventricular complex"]))
+        minor = True
     cond = state.get("conduction", "none")
+    pr, qrs = state.get("pr_ms"), float(state.get("qrs_ms", 90) or 90)
     if cond == "avb1":
-        out.append(str(rng.choice(["1st degree A-V block", "Prolonged PR interval - 1st degree A-V block"])))
+        out.append(pick(["1st degree A-V block", "Prolonged PR interval - 1st degree A-V block",
+                         "with 1st degree A-V block", "Borderline 1st degree A-V block" if pr is not None and pr == pr
+                         and float(pr) < 215 else "1st degree A-V block"]))
         minor = True
     elif cond == "rbbb":
-        out.append("Right bundle branch block")
+        out.append(pick(["Right bundle branch block", "Right bundle branch block", "RBBB - Right bundle branch block"]))
         major = True
     elif cond == "lbbb":
-        out.append("Left bundle branch block")
+        out.append(pick(["Left bundle branch block", "Left bundle branch block", "LBBB - Left bundle branch block"]))
         major = True
+    elif qrs >= 110:
+        out.append(pick(["Nonspecific intraventricular conduction delay", "Borderline intraventricular conduction delay",
+                         "IVCD - nonspecific"]))
+        minor = True
+    elif pr is not None and pr == pr and float(pr) > 200 and rng.random() < 0.5:
+        out.append("Borderline prolonged PR interval")
+        minor = True
     terr, acute = state.get("mi_territory", "none"), bool(state.get("mi_acute", False))
     if state.get("lvh") and cond != "lbbb":
         out.append("Left ventricular hypertrophy with secondary repolarization abnormality"
-                   if state.get("t_inversion") and terr == "none" else "Left ventricular hypertrophy")
+                   if state.get("t_inversion") and terr == "none" else
+                   pick(["Left ventricular hypertrophy", "Left ventricular hypertrophy by voltage criteria",
+                         "Left ventricular hypertrophy with QRS widening" if qrs >= 100 else "Left ventricular hypertrophy"]))
         major = True
     if terr != "none":
+        T = _TERR_NAME[terr]
         if acute:
-            out += [f"{_TERR_NAME[terr]} ST elevation - probable acute infarct", "** ** ACUTE MI / STEMI ** **"]
+            out += [pick([f"{T} ST elevation - probable acute infarct", f"{T} injury pattern - acute infarct",
+                          f"ST elevation consider {T.lower()} injury or acute infarct"]), "** ** ACUTE MI / STEMI ** **"]
         else:
-            out.append(f"{_TERR_NAME[terr]} infarct - age undetermined")
+            out.append(pick([f"{T} infarct - age undetermined", f"{T} infarct, old", f"Possible {T.lower()} infarct - age undetermined",
+                             f"Cannot rule out {T.lower()} infarct - age undetermined"]))
             if state.get("t_inversion"):
-                out.append(f"{_TERR_NAME[terr]} T wave changes may be due to myocardial ischemia")
+                out.append(pick([f"{T} T wave changes may be due to myocardial ischemia", f"{T} T wave abnormality",
+                                 f"Consider {T.lower()} ischemia"]))
         major = True
     elif state.get("t_inversion") and not state.get("lvh"):
-        out.append(str(rng.choice(["Nonspecific T wave abnormality", "T wave inversion - nonspecific"])))
+        out.append(pick(["Nonspecific T wave abnormality", "T wave inversion - nonspecific", "Nonspecific T wave changes",
+                         "Abnormal T waves - nonspecific"]))
         minor = True
     if qtc_ms(state) > 480 and cond not in ("rbbb", "lbbb"):
         out.append("Prolonged QT interval")
@@ -356,6 +519,8 @@ SCP_TABLE = {
     "AFIB": ("atrial fibrillation", None, None, 1, None, None, "Statements related to impulse formation (abnormalities)"),
 }
 SUPERCLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
+SCP_TABLE.setdefault("PACE", ("normal functioning artificial pacemaker", None, None, 1, None, None,
+                              "Pacemaker types and pacemaker function"))
 _MI_CODES = {"anterior": ("ASMI", "AMI"), "inferior": ("IMI", "ILMI"), "lateral": ("LMI", "LMI")}
 _ISC_CODES = {"anterior": "ISCAN", "inferior": "ISCIN", "lateral": "ISCLA"}
 
@@ -366,6 +531,7 @@ def scp_codes(
 ) -> dict[str, float]:
     """PTB-XL `scp_codes` (statement -> likelihood) for a SYNTHETIC ECG state."""
     rng = get_rng(state.get("seed") if rng is None else rng)
+    state = read_state(state)
     lik = lambda: float(rng.choice([50.0, 80.0, 100.0], p=[0.15, 0.25, 0.6]))  # noqa: E731
     codes: dict[str, float] = {}
     terr, cond = state.get("mi_territory", "none"), state.get("conduction", "none")
@@ -391,6 +557,8 @@ def scp_codes(
         codes["INVT"] = 0.0
     if qtc_ms(state) > 480 and cond not in ("rbbb", "lbbb"):
         codes["LNGQT"] = 100.0
+    if state["rhythm"] == "paced":  # as in PTB-XL: 'pacemaker ekg', {'PACE': 100.0}
+        return {"PACE": 100.0}
     if not codes:
         codes["NORM"] = {"sinus": 100.0, "af": 50.0}.get(state["rhythm"], 80.0)
     codes[{"sinus": "SR", "sinus_tachy": "STACH", "sinus_brady": "SBRAD", "af": "AFIB"}[state["rhythm"]]] = 0.0
@@ -434,6 +602,9 @@ def ptbxl_report(
     """A PTB-XL-style free-text report (lower case, German or English) agreeing with `scp_codes`."""
     rng = get_rng(state.get("seed") if rng is None else rng)
     w = _EN if rng.random() < p_english else _DE
+    state = read_state(state)
+    if state["rhythm"] == "paced":
+        return "pacemaker ekg" if w is _DE else "pacemaker ecg."
     codes = scp_codes(state)
     parts = [w[state["rhythm"]]]
     cond, terr = state.get("conduction", "none"), state.get("mi_territory", "none")
@@ -465,13 +636,16 @@ def machine_measurements(
     pr = state.get("pr_ms")
     af = state["rhythm"] == "af" or pr is None or pr != pr
     t_axis = float(np.degrees(np.arctan2(info["t_dir"][1], info["t_dir"][0])))
+    # the cart's measurement error (a few ms; carts disagree with each other by about this much)
+    e_pr, e_qrs, e_qt = (int(round(v)) for v in rng.normal(0, [6.0, 6.0, 10.0]))
+    e_pr, e_qrs, e_qt = (e_pr, e_qrs, e_qt) if state.get("measurement_noise", True) else (0, 0, 0)
     return dict(
         rr_interval=int(round(60000 / float(state["hr"]))),
-        p_onset=29999 if af else qrs_on - int(round(float(pr))),
-        p_end=29999 if af else qrs_on - int(round(float(pr))) + int(rng.integers(95, 120)),
+        p_onset=29999 if af else qrs_on - int(round(float(pr))) - e_pr,
+        p_end=29999 if af else qrs_on - int(round(float(pr))) - e_pr + int(rng.integers(95, 120)),
         qrs_onset=qrs_on,
-        qrs_end=qrs_on + int(round(float(state["qrs_ms"]))),
-        t_end=qrs_on + int(round(float(state["qt_ms"]))),
+        qrs_end=qrs_on + int(round(float(state["qrs_ms"]))) + e_qrs,
+        t_end=qrs_on + int(round(float(state["qt_ms"]))) + e_qt,
         p_axis=29999 if af else int(rng.integers(30, 75)),
         qrs_axis=int(round(info["qrs_axis"])),
         t_axis=int(round(t_axis)),

@@ -149,6 +149,7 @@ def mimic_ecg_tables(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(record_list, machine_measurements) DataFrames for the cohort's ECGs."""
     rng = get_rng(seed)
+    cohort = cohort.part("mimic")
     ecg = cohort.ecg_studies
     paths = [mimic_ecg_record_path(s, t) for s, t in zip(ecg.subject_id, ecg.study_id)]
     times = ecg.ecg_time.dt.strftime("%Y-%m-%d %H:%M:%S")
@@ -177,6 +178,7 @@ def ptbxl_tables(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(ptbxl_database, scp_statements) DataFrames for the cohort's ECGs."""
     rng = get_rng(seed)
+    cohort = cohort.part("ptbxl")  # other patients than MIMIC's when the cohort is large enough (an external test set)
     ecg = cohort.ecg_studies.sort_values(["ecg_time", "study_id"], kind="stable").reset_index(drop=True)
     pt = cohort.patients.set_index("subject_id")
     fold = {}
@@ -265,7 +267,13 @@ def write_ecg_layouts(
                 "record_list.csv, machine_measurements.csv)", cohort,
                 f"{len(rl)} ECGs of {rl.subject_id.nunique()} subjects, 10 s at 500 Hz, leads "
                 f"{', '.join(MIMIC_ECG_LEADS)}, 200 ADC units/mV.")
-    write_ecg_records(_ecg_rows(cohort, db), roots, cohort.difficulty, n_jobs=n_jobs, progress=progress)
+    if cohort.part("ptbxl") is cohort:  # one patient group: each ECG generated once, written to every layout
+        write_ecg_records(_ecg_rows(cohort, db), roots, cohort.difficulty, n_jobs=n_jobs, progress=progress)
+    else:  # disjoint patient groups per layout
+        for name, part in (("mimic-ecg", "mimic"), ("ptbxl", "ptbxl")):
+            if name in roots:
+                write_ecg_records(_ecg_rows(cohort.part(part), db if name == "ptbxl" else None), {name: roots[name]},
+                                  cohort.difficulty, n_jobs=n_jobs, progress=progress)
     return roots
 
 

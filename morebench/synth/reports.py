@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from typing import Mapping
 
@@ -15,7 +16,8 @@ from ..formats import CHEXPERT_LABELS
 from .cxr import device_set
 
 # %% auto #0
-__all__ = ['LOBE_NAMES', 'DEVICE_TEXT', 'INDICATIONS', 'QUESTIONS', 'radiology_report']
+__all__ = ['LOBE_NAMES', 'DEVICE_TEXT', 'INCIDENTAL', 'INDICATIONS', 'QUESTIONS', 'GENERIC_INDICATIONS', 'P_SPECIFIC_INDICATION',
+           'radiology_report']
 
 # %% ../../nbs/34_synth.reports.ipynb #f840f069
 LOBE_NAMES = {"RUL": ["right upper lobe", "right upper lung"], "RML": ["right middle lobe", "right middle lobe"],
@@ -292,7 +294,11 @@ DEVICE_TEXT = {
     "central_line": ["Right subclavian central venous catheter terminates in the mid SVC.",
                      "Right-sided PICC line tip is in the lower SVC.", "A right internal jugular central line ends at the cavoatrial junction."],
     "pacemaker": ["Left-sided pacemaker with leads in the right atrium and right ventricle.",
-                  "Dual-lead pacemaker device is in unchanged position.", "Left chest wall pacemaker generator with leads terminating in the right atrium and ventricle."],
+                  "Dual-lead pacemaker device is in unchanged position.", "Left chest wall pacemaker generator with leads terminating in the right atrium and ventricle.",
+                  "{side}-sided dual-chamber pacemaker, leads in standard position.", "Pacemaker generator over the {side} chest wall; leads are intact.",
+                  "Transvenous pacemaker leads terminate in the right atrial appendage and right ventricular apex.",
+                  "Single-lead pacemaker with the lead tip in the right ventricle.", "Stable position of the {side} chest wall pacemaker and its leads.",
+                  "Biventricular pacemaker with three leads, unchanged."],
     "ng_tube": ["Enteric tube courses below the diaphragm, with the tip in the stomach.",
                 "A nasogastric tube terminates in the stomach."],
 }
@@ -303,8 +309,12 @@ def _device_sentences(state, prior, rng, devices):
         if prior is not None and prior.get("support_devices") and rng.random() < 0.7:
             return [_S("Interval removal of the previously seen lines and tubes.", {"Support Devices": 0})], []
         return [], []
-    f = [_S(_pick(rng, DEVICE_TEXT[d]).format(cm=int(rng.integers(3, 7))), {"Support Devices": 1}) for d in devices]
-    imp = [_S("Lines and tubes in standard position.", {"Support Devices": 1})] if rng.random() < 0.5 else []
+    f = [_S(_cap(_pick(rng, DEVICE_TEXT[d]).format(cm=f"{rng.uniform(2.5, 7.0):.1f}".replace(".0", ""),
+                                                   side=_pick(rng, ["left", "left", "right"]))), {"Support Devices": 1})
+         for d in devices]
+    imp = [_S(_pick(rng, ["Lines and tubes in standard position.", "Support devices in satisfactory position.",
+                          "Tubes and lines as described.", "Lines and tubes are unchanged in position."]),
+              {"Support Devices": 1})] if rng.random() < 0.5 else []
     return f, imp
 
 
@@ -312,22 +322,174 @@ def _other_sentences(state, unc, rng):
     f, imp = [], []
     if state.get("fracture"):
         side = _pick(rng, ["left", "right"])
+        if state.get("fracture_side") in ("left", "right"):  # the side it is drawn on
+            side = state["fracture_side"]
         if "fracture" in unc:
             f.append(_S(f"Possible nondisplaced {side} rib fracture.", {"Fracture": -1}))
         else:
-            f.append(_S(f"Healed {side} rib fractures are noted.", {"Fracture": 1}))
+            n = _pick(rng, ["third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"])
+            f.append(_S(_pick(rng, [f"Healed {side} rib fractures are noted.", f"Old healed fracture of the {side} {n} rib.",
+                                    f"Remote {side} {n} rib fracture deformity.", f"Nondisplaced fracture of the {side} {n} rib.",
+                                    f"Subacute fracture of the {side} {n} posterior rib."]), {"Fracture": 1}))
     elif rng.random() < 0.15:
         f.append(_S("No displaced fracture is seen.", {"Fracture": 0}))
     if state.get("lung_lesion"):
+        nx, ny = state.get("nodule_x"), state.get("nodule_y")
         if "lesion" in unc:
-            f.append(_S("A possible nodule projects over the left upper lung.", {"Lung Lesion": -1}))
+            zone = "left upper"
+            if nx is not None and nx == nx and ny == ny:
+                zone = f"{'right' if float(nx) < 0 else 'left'} {'upper' if float(ny) < 0.42 else 'lower'}"
+            f.append(_S(f"A possible nodule projects over the {zone} lung.", {"Lung Lesion": -1}))
         else:
-            s = f"A {rng.uniform(0.6, 2.5):.1f} cm nodule is seen in the {_pick(rng, ['right upper', 'left upper', 'right lower'])} lobe."
+            size, where = f"{rng.uniform(0.6, 2.5):.1f}", _pick(rng, ['right upper', 'left upper', 'right lower', 'left lower', 'right middle'])
+            nx, ny, ncm = (state.get(k) for k in ("nodule_x", "nodule_y", "nodule_cm"))
+            if nx is not None and nx == nx and ny == ny and ncm == ncm:  # what the film shows: side, zone, size
+                where = f"{'right' if float(nx) < 0 else 'left'} {'upper' if float(ny) < 0.42 else 'lower'}"
+                size = f"{float(ncm):.1f}"
+            s = _pick(rng, [f"A {size} cm nodule is seen in the {where} lobe.", f"A {size} cm nodule projects over the {where} lung.",
+                            f"There is a {size} cm pulmonary nodule in the {where} lobe.", f"A {size} cm mass projects over the {where} lung."])
             f.append(_S(s, {"Lung Lesion": 1}))
-            imp.append(_S("Pulmonary nodule; recommend CT for further evaluation.", {"Lung Lesion": 1}))
+            if rng.random() < 0.6:
+                imp.append(_S(_pick(rng, ["Pulmonary nodule; recommend CT for further evaluation.",
+                                          f"{size} cm {where} lobe nodule. Chest CT is recommended.",
+                                          f"Nodule in the {where} lobe, for which CT is recommended.",
+                                          "Pulmonary nodule, further assessment with chest CT advised."]), {"Lung Lesion": 1}))
     if state.get("pleural_other"):
         f.append(_S("Mild left apical pleural thickening.", {"Pleural Other": 1}))
     return f, imp
+
+# %% ../../nbs/34_synth.reports.ipynb #a7c3e1f2
+# Phrasing variety: synonyms, telegraphic style and incidental (label-free) findings. Real report collections are
+# mostly unique sentences (IU X-ray: 37.7 % distinct); a phrase bank of a few templates per finding gives a few
+# percent, and every sentence then names its label.
+_SYNONYMS = [
+    (r"\bconsistent with\b", ["consistent with", "compatible with", "in keeping with", "suggestive of", "representing"]),
+    (r"\bis seen\b", ["is seen", "is noted", "is identified", "is present", "is demonstrated"]),
+    (r"\bare noted\b", ["are noted", "are seen", "are present", "are again noted"]),
+    (r"^No evidence of ", ["No evidence of ", "No ", "No radiographic evidence of "]),
+    (r"^No focal consolidation\.$", ["No focal consolidation.", "No focal airspace consolidation.", "No focal consolidation is seen.",
+                                     "There is no focal consolidation.", "No consolidation."]),
+    (r"^No pneumothorax\.$", ["No pneumothorax.", "No pneumothorax is seen.", "No evidence of pneumothorax.", "No pneumothorax is identified."]),
+    (r"^No pleural effusion\.$", ["No pleural effusion.", "No pleural effusion is seen.", "No evidence of pleural effusion.",
+                                  "No significant pleural effusion."]),
+    (r"\bsmall\b", ["small", "small", "small", "trace" , "small-to-moderate"]),
+    (r"\bthe prior study\b", ["the prior study", "the prior exam", "the previous radiograph", "the most recent prior",
+                              "the study of ___"]),
+    (r"\bwithin normal limits\b", ["within normal limits", "normal", "unremarkable"]),
+    (r"^No acute cardiopulmonary process\.$", ["No acute cardiopulmonary process.", "No acute cardiopulmonary abnormality.",
+                                               "No acute intrathoracic abnormality.", "No radiographic evidence of acute disease.",
+                                               "No acute findings in the chest.", "No acute cardiopulmonary findings.",
+                                               "No evidence of acute cardiopulmonary disease."]),
+    (r"^No pulmonary edema\.$", ["No pulmonary edema.", "No edema.", "No overt pulmonary edema.", "There is no pulmonary edema.",
+                                 "No evidence of pulmonary edema."]),
+    (r"^Heart size is normal\.$", ["Heart size is normal.", "Heart size is within normal limits.", "Normal heart size.",
+                                   "The heart is not enlarged.", "Heart size is normal on this frontal view."]),
+    (r"^The lungs are clear", ["The lungs are clear", "Lungs are clear", "The lungs are well aerated and clear",
+                              "Both lungs are clear"]),
+    (r"\bpleural effusion or pneumothorax\b", ["pleural effusion or pneumothorax", "effusion or pneumothorax",
+                                                "pleural effusion or pneumothorax on either side"]),
+    (r"\bbasilar\b", ["basilar", "basilar", "basal", "lung base"]),
+    (r"^The cardiomediastinal silhouette is normal\.$", ["The cardiomediastinal silhouette is normal.",
+                                                         "Normal cardiomediastinal silhouette.", "Cardiomediastinal silhouette is unremarkable.",
+                                                         "The cardiomediastinal silhouette is stable and normal.",
+                                                         "The cardiomediastinal silhouette is within normal limits."]),
+    (r"^Cardiomediastinal contours are unremarkable\.$", ["Cardiomediastinal contours are unremarkable.",
+                                                          "Normal cardiomediastinal contours.", "The mediastinal and hilar contours are normal.",
+                                                          "Hilar and mediastinal contours are unremarkable."]),
+    (r"^No pleural effusion or pneumothorax\.$", ["No pleural effusion or pneumothorax.", "No effusion or pneumothorax.",
+                                                  "There is no pleural effusion or pneumothorax.", "No pneumothorax or sizable effusion.",
+                                                  "No pleural effusion or pneumothorax is seen.", "Pleural spaces are clear without effusion or pneumothorax."]),
+    (r"^No displaced fracture is seen\.$", ["No displaced fracture is seen.", "No acute osseous abnormality; no displaced fracture.",
+                                            "Osseous structures are intact without displaced fracture.", "No displaced rib fracture."]),
+    (r"\bmild\b", ["mild", "mild", "mild", "slight", "minimal"]),
+    (r"\bmoderate\b", ["moderate", "moderate", "moderate", "mild to moderate", "moderate-sized"]),
+    (r"\bunchanged\b", ["unchanged", "unchanged", "not significantly changed", "stable"]),
+]
+_JOINERS = ["; ", "; ", ". Also, ", "; additionally, "]
+
+
+def _join_some(sentences: list, rng, p: float = 0.4) -> list:
+    "Merge some neighbouring sentences into one (real reports string findings together with semicolons)."
+    out = []
+    for s in sentences:
+        edema = "Edema" in s.labels or (out and "Edema" in out[-1].labels)  # keep edema grading sentences whole
+        if out and not edema and rng.random() < p and len(out[-1].text) + len(s.text) < 160:
+            prev = out[-1]
+            j = _pick(rng, _JOINERS)
+            body = s.text if j.startswith(".") else s.text[:1].lower() + s.text[1:]
+            out[-1] = _S(prev.text[:-1] + j + body, {**prev.labels, **{k: v for k, v in s.labels.items()
+                                                                         if k not in prev.labels or
+                                                                         {1: 3, -1: 2, 0: 1}[v] > {1: 3, -1: 2, 0: 1}[prev.labels[k]]}},
+                         prev.severity if s.severity is None else s.severity if prev.severity is None else max(prev.severity, s.severity))
+        else:
+            out.append(s)
+    return out
+_TELEGRAPHIC = [(r"^There (?:is|are) (?:a |an )?", ""), (r"^The ", ""), (r" (?:is|are) (?:seen|noted|present|identified)\.$", "."),
+                (r"^([A-Za-z -]+?) (?:is|are) (mildly|moderately|severely|again|stable|unchanged|clear|unremarkable|normal)\b", r"\1 \2")]
+INCIDENTAL = [
+    "{deg} degenerative changes of the thoracic spine.", "{deg} degenerative changes are present in the thoracic spine.",
+    "Multilevel degenerative disc disease in the thoracic spine.", "The aorta is tortuous.", "{deg} tortuosity of the thoracic aorta.",
+    "Calcification of the aortic knob.", "Atherosclerotic calcification of the aortic arch.", "{deg} {dir}scoliosis of the thoracic spine.",
+    "Surgical clips project over the right upper quadrant.", "Small hiatal hernia.", "A {size} hiatal hernia is noted.",
+    "The lungs are hyperinflated.", "Hyperinflation of the lungs, compatible with chronic obstructive pulmonary disease.",
+    "{deg} elevation of the {side} hemidiaphragm.", "The {side} hemidiaphragm is {deg2} elevated.", "Bilateral nipple shadows.",
+    "Nipple shadow projects over the {side} lower chest.", "The bones are diffusely demineralized.", "Diffuse osteopenia.",
+    "Anterior cervical fusion hardware is partially imaged.", "Postsurgical changes in the {side} axilla.",
+    "Calcified {side} hilar lymph nodes.", "Gas-distended bowel loops in the upper abdomen.", "Thickening of the minor fissure.",
+    "Azygos fissure, a normal variant.", "A skin fold projects over the {side} hemithorax.", "Exaggerated thoracic kyphosis.",
+    "The visualized upper abdomen is unremarkable.", "{deg} bronchial wall thickening.", "Low lung volumes.",
+    "Lung volumes are low, with crowding of the bronchovascular markings.", "Lungs are well expanded.",
+    "Increased AP diameter of the chest.", "Flattening of the hemidiaphragms.", "Old granulomatous calcification in the {side} hilum.",
+    "{deg} thoracolumbar {dir}scoliosis.", "Median sternotomy.", "Chronic-appearing blunting of the {side} costophrenic sulcus.",
+    "Unchanged position of the {side} hemidiaphragm.", "Dense breast tissue limits evaluation of the lung bases.",
+    "Cholecystectomy clips in the right upper quadrant.", "Shoulder arthroplasty on the {side} is partially imaged.",
+    "Degenerative changes of both shoulders.", "Patient is rotated to the {side}.", "Limited by patient positioning.",
+    "Overlying soft tissue limits assessment of the bases.", "Body habitus limits evaluation.", "Lordotic positioning.",
+    "Mild wedging of a midthoracic vertebral body, chronic in appearance.", "Bridging osteophytes along the thoracic spine.",
+    "Diffuse idiopathic skeletal hyperostosis of the thoracic spine.", "Vertebroplasty cement in a lower thoracic vertebra.",
+    "Prominent costochondral calcification.", "Bilateral shoulder degenerative changes with glenohumeral joint space narrowing.",
+    "Acromioclavicular joint arthropathy on the {side}.", "Surgical anchors in the {side} humeral head.",
+    "Unfolding of the thoracic aorta.", "Ectatic descending thoracic aorta.", "Calcified aortic valve is suggested on the lateral view.",
+    "Mitral annular calcification.", "Coronary artery calcifications are incidentally noted.",
+    "Right paratracheal stripe is normal.", "The trachea is midline.", "Tracheal deviation to the {side} from a goiter.",
+    "Pectus excavatum deformity.", "Mild pectus carinatum.", "Asymmetric breast shadows, status post {side} mastectomy.",
+    "Gynecomastia.", "Subcutaneous emphysema is absent.", "Air-fluid level in the gastric fundus.",
+    "Colonic interposition beneath the right hemidiaphragm.", "Distended stomach bubble.", "Splenic calcifications.",
+    "Punctate calcified granulomas in the spleen.", "Embolization coils in the upper abdomen.", "IVC filter partially imaged.",
+    "Cervical spine fusion hardware.", "Kyphoplasty changes at multiple levels.", "Schmorl nodes in the lower thoracic spine.",
+    "Old healed deformity of the {side} clavicle.", "Os acromiale on the {side}.", "Cervical rib on the {side}.",
+    "Bifid anterior rib on the {side}, a normal variant.", "Prominent pericardial fat pad at the cardiophrenic angle.",
+    "Vascular stent in the {side} subclavian region.", "Loop recorder projecting over the left chest.",
+    "Metallic foreign body in the soft tissues of the {side} chest wall.", "Clothing artifact overlies the upper chest.",
+    "Respiratory motion degrades the image.", "Exam is somewhat underpenetrated.", "Mildly overpenetrated technique.",
+    "Inspiratory effort is suboptimal.", "Good inspiratory effort.", "Apices are not entirely included on this image.",
+    "The costophrenic angles are excluded from the field of view.",
+]
+
+
+def _incidental_sentences(rng) -> list:
+    "0-2 label-free incidental findings (spine, aorta, diaphragm, technique)."
+    k = int(rng.choice([0, 0, 1, 1, 1, 2]))
+    out = []
+    for j in rng.choice(len(INCIDENTAL), size=k, replace=False):
+        s = INCIDENTAL[int(j)].format(deg=_pick(rng, ["Mild", "Moderate", "Minimal", "Mild", "Severe"]),
+                                      deg2=_pick(rng, ["mildly", "moderately", "slightly"]),
+                                      dir=_pick(rng, ["dextro", "levo"]), side=_pick(rng, ["left", "right"]),
+                                      size=_pick(rng, ["small", "moderate", "large"]))
+        out.append(_S(_cap(s)))
+    return out
+
+
+def _vary(s: str, rng, telegraphic: bool) -> str:
+    "Re-phrase one sentence: synonym swaps, and a telegraphic style (articles and copulas dropped) for some reports."
+    for pat, alts in _SYNONYMS:
+        if re.search(pat, s) and rng.random() < 0.5:
+            s = re.sub(pat, _pick(rng, alts), s, count=1)
+    if telegraphic:
+        for pat, to in _TELEGRAPHIC:
+            s = re.sub(pat, to, s)
+    return _cap(s)
+
 
 # %% ../../nbs/34_synth.reports.ipynb #d9022489
 INDICATIONS = {
@@ -338,7 +500,28 @@ INDICATIONS = {
     "support_devices": ["s/p intubation", "line placement", "evaluate ETT position", "status post pacemaker placement"],
     "none": ["chest pain", "cough", "pre-operative evaluation", "fall", "weakness", "concern for acute process"],
 }
-QUESTIONS = ["eval for pneumonia", "?CHF", "eval for acute process", "r/o infiltrate", "eval for effusion"]
+QUESTIONS = ["eval for pneumonia", "?CHF", "eval for acute process", "r/o infiltrate", "eval for effusion",
+             "evaluate for interval change", "?pna", "eval for edema", "please assess", "r/o pneumothorax",
+             "assess lines and tubes", "eval for consolidation", "any acute cardiopulmonary process?"]
+GENERIC_INDICATIONS = [
+    "fever", "hypoxia", "altered mental status", "syncope", "tachycardia", "hypotension", "sepsis", "abdominal pain",
+    "nausea and vomiting", "dizziness", "palpitations", "trauma", "motor vehicle collision", "s/p fall, chest wall pain",
+    "hemoptysis", "wheezing", "COPD exacerbation", "asthma", "lung cancer follow-up", "pre-procedure", "ESRD on dialysis",
+    "new oxygen requirement", "fatigue", "leg swelling", "weight loss", "rib pain", "post-operative", "tachypnea",
+    "desaturation", "anemia", "GI bleed", "UTI, fever", "chest pain and dyspnea", "history of CHF", "hypertension",
+    "diabetes, cough", "smoker with cough", "follow-up", "shortness of breath", "dyspnea on exertion", "sob",
+    "pleuritic chest pain", "productive cough", "recent pneumonia", "atrial fibrillation", "s/p CABG", "s/p PPM",
+    "intermittent fevers and rigors", "new cough and malaise", "neutropenic fever", "chemotherapy, fever", "night sweats",
+    "acute on chronic kidney injury", "diabetic ketoacidosis", "pancreatitis", "cirrhosis, ascites", "alcohol withdrawal",
+    "pulmonary embolism on anticoagulation", "lower extremity DVT", "elevated troponin", "elevated BNP", "hyperkalemia",
+    "hyponatremia", "mechanical fall with rib tenderness", "assault, chest wall bruising", "stroke workup", "seizure",
+    "aspiration event", "dysphagia", "choking episode", "hoarseness", "stridor", "upper respiratory infection",
+    "influenza-like illness", "travel history and cough", "tuberculosis screening", "immigration screening",
+    "occupational exposure", "asbestos exposure", "sarcoidosis follow-up", "interstitial lung disease", "pulmonary hypertension",
+    "valve replacement", "aortic stenosis", "mitral regurgitation", "endocarditis", "lethargy", "confusion", "delirium",
+    "failure to thrive", "poor oral intake", "post-extubation", "tracheostomy", "bronchoscopy follow-up", "thoracentesis",
+]
+P_SPECIFIC_INDICATION = 0.45  # chance that the indication comes from the finding-specific list (else the generic pool)
 
 
 def _clock(rng) -> str:
@@ -387,6 +570,7 @@ def radiology_report(
     f, i = _other_sentences(state, unc, rng)
     find += f
     imp += i
+    find += _incidental_sentences(rng)
     # order: devices first (as radiologists often do), then the heart, lungs, pleura; shuffle a little
     if len(find) > 3 and rng.random() < 0.3:
         j = int(rng.integers(1, len(find) - 1))
@@ -396,8 +580,10 @@ def radiology_report(
                               "No radiographic evidence of acute cardiopulmonary disease."]))]
     if prior_state is not None and rng.random() < 0.25 and not any(s.labels.get(k) == 1 for s in find for k in s.labels):
         imp.append(_S("Compared to the prior study, there is no significant interval change."))
+    telegraphic = rng.random() < 0.3
     for s in find + imp:
-        s.text = _cap(s.text)
+        s.text = _vary(_cap(s.text), rng, telegraphic)
+    find = _join_some(find, rng)
     findings_text = " ".join(s.text for s in find) if find else "The lungs are clear."
     if imp and rng.random() < 0.5 and len(imp) > 1:
         impression_text = "\n\n".join(f"{k + 1}. {s.text}" for k, s in enumerate(imp))
@@ -414,9 +600,12 @@ def radiology_report(
            else "support_devices" if devices else "effusion" if (float(state.get("effusion_left", 0) or 0) + float(state.get("effusion_right", 0) or 0)) > 0
            else "pneumothorax" if (state.get("pneumothorax", "none") or "none") != "none" else "none")
     sex = str(state.get("sex", _pick(rng, ["M", "F"])))[:1].upper()
-    ind = _pick(rng, [f"___ year old {'woman' if sex == 'F' else 'man'} with {_pick(rng, INDICATIONS[key])}",
-                      f"___{sex} with {_pick(rng, INDICATIONS[key])}  // {_pick(rng, QUESTIONS)}",
-                      f"History: ___{sex} with {_pick(rng, INDICATIONS[key])}"])
+    # the indication hints at the finding only sometimes: no phrase alone determines a label
+    pool = INDICATIONS[key] if rng.random() < P_SPECIFIC_INDICATION else GENERIC_INDICATIONS + INDICATIONS["none"]
+    why = _pick(rng, pool)
+    ind = _pick(rng, [f"___ year old {'woman' if sex == 'F' else 'man'} with {why}",
+                      f"___{sex} with {why}  // {_pick(rng, QUESTIONS)}",
+                      f"History: ___{sex} with {why}", f"___ with {why}.", f"___-year-old {'female' if sex == 'F' else 'male'}, {why}"])
     if prior_state is None:
         comp = _pick(rng, ["None.", "None available.", "___"])
     else:
