@@ -9,10 +9,6 @@ import pytest
 
 from _clean_env import REPO
 
-# Synth notebooks (edited on another branch) that failed the docs processors when this list was last updated (a test
-# cell mixes an import with code that needs an earlier test cell's names). This list may shrink, never grow.
-KNOWN_FAILURES = {"33_synth.cxr.ipynb", "35_synth.cxr_formats.ipynb"}
-
 SCRIPT = """
 import sys, tempfile, warnings
 from pathlib import Path
@@ -35,5 +31,5 @@ def test_docs_processors_run_every_notebook():
     assert r.returncode == 0, r.stderr[-3000:]
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith(("OK ", "FAIL "))]
     assert len(lines) == len(list(REPO.glob("nbs/*.ipynb"))), r.stdout[-3000:]
-    new = [ln for ln in lines if ln.startswith("FAIL ") and ln.split()[1] not in KNOWN_FAILURES]
-    assert not new, "\n".join(new)
+    failed = [ln for ln in lines if ln.startswith("FAIL ")]
+    assert not failed, "\n".join(failed)

@@ -18,14 +18,6 @@ KERNELSPEC = {"display_name": "python3", "language": "python", "name": "python3"
 OUTSIDE = re.compile(r"(?<![\w.])(/work/|/home/|/Users/|~/|(\.\./)+shared\b)")
 RELATIVE = re.compile(r"""["'`]((?:\.\./)+[\w.-][^"'`\s]*)""")  # quoted relative paths that climb up
 
-# Mentions still present in the synth notebooks (edited on another branch) when the test was last updated: these may
-# shrink, never grow; empty them when the notebooks are fixed (cite the paper, its official code file:line, or our
-# notebook).
-KNOWN_OUTSIDE: dict[str, int] = {}
-KNOWN_PAPER_SPEC = {"30_synth.cohort.ipynb": 1, "31_synth.ecg.ipynb": 1, "32_synth.ecg_formats.ipynb": 1,
-                    "36_synth.write.ipynb": 1}
-
-
 def _nb(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -65,13 +57,13 @@ def test_no_path_outside_the_repository(path):
         target = (path.parent / m.group(1)).resolve()
         if REPO not in (target, *target.parents):
             hits.append(m.group(1))
-    assert len(hits) <= KNOWN_OUTSIDE.get(path.name, 0), f"{path.name} references paths outside the repository: {hits}"
+    assert not hits, f"{path.name} references paths outside the repository: {hits}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_id)
 def test_no_paper_spec(path):
     n = _text(path).count("PAPER_SPEC")
-    assert n <= KNOWN_PAPER_SPEC.get(path.name, 0), f"{path.name} cites PAPER_SPEC {n} times (it does not ship)"
+    assert n == 0, f"{path.name} cites PAPER_SPEC {n} times (it does not ship)"
 
 
 def test_benchmark_parameters_parse():

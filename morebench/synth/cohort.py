@@ -216,7 +216,7 @@ def sample_cxr_studies(
         t0 = _T0 + pd.Timedelta(days=float(rng.uniform(0, 80 * 365)))
         # patient-level heart size: HF and LVH enlarge it. Cardiomegaly is a noisy function of the cardiothoracic
         # ratio, not a threshold: the CTR distributions with and without it overlap as in the JSRT/Shenzhen landmark
-        # sample of ../shared/data/cxr_landmarks (median 0.549 vs 0.469; see more_nb/f_cohort_fidelity.ipynb)
+        # contours (Gaggion et al. 2022; median 0.549 vs 0.469; see 33_synth.cxr and more_nb/f_cohort_fidelity.ipynb)
         cardiomegaly = rng.random() < (0.75 if p.hf else 0.3 if p.lvh else 0.04)
         margin = 0.045 / max(difficulty, 0.25)
         ctr0 = rng.normal(0.469 + 0.08 * cardiomegaly * min(1.0, 1 / max(difficulty, 0.25)) + 0.5 * (margin - 0.045), 0.04)

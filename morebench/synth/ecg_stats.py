@@ -143,7 +143,7 @@ def fit_ptbxl_stats(
     nrm = df[df.normal]
     return {
         "source": "PTB-XL (Wagner et al., Sci Data 7:154, 2020; PhysioNet doi:10.13026/kfzx-aw45), records 1-400 "
-                  "at 100 Hz as shipped in ../shared/data/ptbxl",
+                  "at 100 Hz as published on PhysioNet (records100)",
         "license": "CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/). Summary statistics derived from PTB-XL "
                    "by morebench (nbs/39_synth.ecg_stats.ipynb); no signal is included.",
         "measured_with": "morebench.synth.ecg_stats.ecg_features",
