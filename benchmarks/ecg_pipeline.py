@@ -124,17 +124,11 @@ def dataloader_rate(root: Path, paths: list[Path], cfg: ECGPreprocessConfig, wor
 
     from torch.utils.data import DataLoader
 
-    try:
-        from morebench.data.base import (  # after the data/base.py refactor
-            ECGIndexDataset,
-            collate_ecg,
-        )
-    except ImportError:
-        from morebench.data.ptbxl import ECGIndexDataset, collate_ecg
+    from morebench.data.base import ECGIndexDataset, collate
     index = pd.DataFrame({"path": [str(p.relative_to(root))[:-4] for p in paths], "id": range(len(paths))})
     ds = ECGIndexDataset(root, index, cfg=cfg, strict=True)
     ctx = multiprocessing.get_context("fork") if workers else None
-    dl = DataLoader(ds, batch_size=32, num_workers=workers, collate_fn=collate_ecg, multiprocessing_context=ctx,
+    dl = DataLoader(ds, batch_size=32, num_workers=workers, collate_fn=collate, multiprocessing_context=ctx,
                     persistent_workers=workers > 0)
     best = np.inf
     sum(len(b["ecg"]) for b in dl)  # warm-up epoch: starts the workers (kept for the timed epochs)
