@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from sklearn.metrics import (accuracy_score, average_precision_score, f1_score, precision_recall_curve,
