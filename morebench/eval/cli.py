@@ -61,14 +61,15 @@ def _file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def load_model(preset: str, checkpoint: str | None = None, device: str | None = None):
+def load_model(preset: str, checkpoint: str | None = None, device: str | None = None, seed: int = 0):
     """(model, cxr_cfg, ecg_cfg, checkpoint record) for a preset, with checkpoint weights if given."""
     import torch
 
     from morebench.model import create_model_and_transforms
 
+    torch.manual_seed(seed)  # the random-init twin is a function of (preset, seed)
     model, cxr_cfg, ecg_cfg, _ = create_model_and_transforms(preset)
-    rec = {"path": None, "sha256": None, "random_init": checkpoint is None}
+    rec = {"path": None, "sha256": None, "random_init": checkpoint is None, "init_seed": seed}
     if checkpoint is not None:
         sd = torch.load(checkpoint, map_location="cpu", weights_only=True)
         for k in ("model", "state_dict"):
@@ -127,7 +128,7 @@ def run_eval(args: argparse.Namespace) -> dict:
     from morebench.eval.retrieval import paired_retrieval
     from morebench.eval.zeroshot import class_prompts, encode_prompts, load_prompt_set, zeroshot_classify
 
-    model, cxr_cfg, ecg_cfg, ckpt = load_model(args.preset, args.checkpoint, args.device)
+    model, cxr_cfg, ecg_cfg, ckpt = load_model(args.preset, args.checkpoint, args.device, args.seed)
     tower = args.modality or DATASETS[args.dataset]
     test_root = args.test_root or args.root
     train_root = args.train_root or args.root
@@ -140,7 +141,8 @@ def run_eval(args: argparse.Namespace) -> dict:
     y_te = _labels(te)
     groups = te.meta.get("subject_id")
     out = {"task": args.kind, "dataset": args.dataset, "label_task": args.task, "modality": tower,
-           "checkpoint": ckpt["path"] if ckpt["path"] else "random-init", "checkpoint_sha256": ckpt["sha256"],
+           "checkpoint": ckpt["path"] if ckpt["path"] else "random-init", "checkpoint_sha256": ckpt["sha256"], "init_seed": ckpt["init_seed"],
+           "provenance": dict(getattr(model, "provenance", {})),
            "preset": args.preset, "state_hash": state_hash(model), "n_test": int(len(te)), "seed": args.seed,
            "synthetic": is_synthetic(test_root)}
     if args.pretrain_pairs:
