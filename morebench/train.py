@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from .checkpoint import (load_state, load_weights, resolve_checkpoint, rng_state, save_checkpoint,
                                   set_rng_state, write_text)
@@ -60,6 +60,7 @@ class TrainConfig:
     save_every: int = 0  # also write the "last" checkpoint every N optimiser steps (0: at epoch ends only)
     keep_every_epochs: int = 0  # keep the checkpoint of every N-th epoch (0: only best and last)
     resume: str | None = None  # None, "auto" (the run folder's last checkpoint, if any) or a checkpoint path
+    eval_at_start: bool = True  # validate the untrained model first (epoch -1 in epochs.csv: the baseline)
     progress: bool = True  # tqdm bar
     model_overrides: dict = field(default_factory=dict)  # create_model overrides, e.g. {"xray__depth": 1}
 
@@ -288,6 +289,8 @@ def train(cfg: TrainConfig) -> TrainResult:  # the run's config
     from morebench.model import create_model_and_transforms, create_objective
     from morebench.gradcache import gradcache_step
 
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise NotImplementedError("multi-process training is not wired yet: run one process (see the notebook)")
     out = Path(cfg.out)
     ck_dir = out / "checkpoints"
     ck_dir.mkdir(parents=True, exist_ok=True)
@@ -355,7 +358,12 @@ def train(cfg: TrainConfig) -> TrainResult:  # the run's config
                 shutil.rmtree(d)
 
     val_loader = DataLoader(val_ds, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.num_workers,
-                            collate_fn=collate_fn)
+                            collate_fn=collate_fn, generator=torch.Generator().manual_seed(cfg.seed))
+    if resume_from is None and cfg.eval_at_start:
+        ev = evaluate(model, loss_fn, val_loader, device, amp_dtype, cfg.val_batches)
+        rec = {"epoch": -1, "step": 0, "train_loss": float("nan"), **ev, "lr": opt.param_groups[0]["lr"], "tau": tau_of(model)}
+        history.append(rec)
+        _append_csv(out / "epochs.csv", rec)
     total_steps = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * steps_per_epoch
     bar = None
     if cfg.progress:

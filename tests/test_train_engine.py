@@ -19,7 +19,7 @@ from morebench.checkpoint import (STATE, WEIGHTS, load_pretrained, load_state, l
 from morebench.model import create_model
 from morebench.synth.write import write_cohort
 from morebench.train import main, recipe, train
-from morebench.utils import DataError
+from morebench.utils import DataError, seed_everything
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"xray__depth": 1, "ecg__depth": 1}
@@ -142,9 +142,27 @@ def test_short_tiny_pretraining_learns(tmp_path):
     res = train(recipe("tiny", data_root=str(tmp_path / "c"), out=str(tmp_path / "run"), batch_size=16, epochs=4,
                        lr=1e-3, eta_min=1e-4, warmup_steps=5, progress=False, model_overrides=SMALL))
     h = pd.read_csv(tmp_path / "run" / "epochs.csv")
-    assert len(h) >= 2
-    assert h.val_loss.iloc[-1] < h.val_loss.iloc[0], h
+    assert len(h) >= 3 and h.epoch.iloc[0] == -1  # the untrained model's validation first
+    assert h.val_loss.iloc[-1] < h.val_loss.iloc[0] and h.val_loss.min() == res.best_val_loss, h
     last = h.iloc[-1]
     chance = last["chance_r@5"]
     assert last["text_ecg_r@5"] > chance and last["text_xray_r@5"] > chance, h
     assert Path(res.best_checkpoint).is_dir()
+
+
+def test_gradcache_option_trains_one_big_contrastive_batch(cohort, tmp_path):
+    res = train(recipe("tiny", data_root=str(cohort), out=str(tmp_path / "gc"), batch_size=2, accum=2, gradcache=True,
+                       epochs=1, max_steps=2, progress=False, eval_at_start=False, model_overrides=SMALL))
+    assert res.steps == 2
+    log = pd.read_csv(tmp_path / "gc" / "steps.csv")
+    assert log.loss.notna().all() and (log.loss > 0).all()
+    seed_everything(0)  # as train() does before it builds the model: w0 are the initial weights
+    w0 = create_model("tiny", **SMALL).state_dict()
+    assert torch.equal(w0["ecg.patch_embed.conv1.weight"], create_model_at_seed0()["ecg.patch_embed.conv1.weight"])
+    w1 = _weights(tmp_path / "gc")
+    assert not torch.equal(w0["xray_proj.net.0.weight"], w1["xray_proj.net.0.weight"])
+
+
+def create_model_at_seed0() -> dict:
+    seed_everything(0)
+    return create_model("tiny", **SMALL).state_dict()
