@@ -385,9 +385,11 @@ def train(cfg: TrainConfig) -> TrainResult:  # the run's config
                 break
             t_start = time.perf_counter()
             opt.zero_grad(set_to_none=True)
-            n_pairs, loss_sum, ids = 0, 0.0, ""
+            n_pairs, loss_sum, ids, t_data = 0, 0.0, "", 0.0
             for _ in range(micro):
+                t_d = time.perf_counter()
                 batch = to_device(next(it), device)
+                t_data += time.perf_counter() - t_d
                 skipped.extend(batch.get("skipped", []))
                 if "xray" not in batch or batch["xray"].shape[0] < 2:
                     continue  # policy: unreadable pairs are dropped; a batch with < 2 pairs is skipped
@@ -418,7 +420,8 @@ def train(cfg: TrainConfig) -> TrainResult:  # the run's config
             ep_loss, ep_n = ep_loss + loss_sum, ep_n + n_pairs
             sps = n_pairs / max(time.perf_counter() - t_start, 1e-9)
             row = {"step": pos["step"], "epoch": epoch, "loss": f"{loss:.6f}", "lr": f"{opt.param_groups[0]['lr']:.3e}",
-                   "tau": f"{tau_of(model):.5f}", "samples_per_s": f"{sps:.1f}", "first_id": ids}
+                   "tau": f"{tau_of(model):.5f}", "samples_per_s": f"{sps:.1f}",
+                   "data_s": f"{t_data:.4f}", "step_s": f"{time.perf_counter() - t_start:.4f}", "first_id": ids}
             _append_csv(out / "steps.csv", row)
             if bar is not None:
                 bar.update(1)
