@@ -138,14 +138,14 @@ def test_cli_bad_arguments_exit_2_with_one_line(argv, needle, capsys):
 
 @pytest.mark.slow
 def test_short_tiny_pretraining_learns(tmp_path):
-    write_cohort(tmp_path / "c", n_patients=200, seed=0, formats=("mimic-ecg", "mimic-cxr"), progress=False)
-    res = train(recipe("tiny", data_root=str(tmp_path / "c"), out=str(tmp_path / "run"), batch_size=16, epochs=4,
-                       lr=1e-3, eta_min=1e-4, warmup_steps=5, progress=False, model_overrides=SMALL))
+    write_cohort(tmp_path / "c", n_patients=300, seed=0, formats=("mimic-ecg", "mimic-cxr"), progress=False)
+    res = train(recipe("tiny", data_root=str(tmp_path / "c"), out=str(tmp_path / "run"), batch_size=16, epochs=3,
+                       progress=False, model_overrides=SMALL))
     h = pd.read_csv(tmp_path / "run" / "epochs.csv")
-    assert len(h) >= 3 and h.epoch.iloc[0] == -1  # the untrained model's validation first
-    assert h.val_loss.iloc[-1] < h.val_loss.iloc[0] and h.val_loss.min() == res.best_val_loss, h
+    assert len(h) == 4 and h.epoch.iloc[0] == -1  # the untrained model's validation first
+    assert res.best_val_loss < h.val_loss.iloc[0], h  # the best checkpoint beats the untrained model
     last = h.iloc[-1]
-    chance = last["chance_r@5"]
+    chance = last["chance_r@5"]  # 5/N on the same validation split
     assert last["text_ecg_r@5"] > chance and last["text_xray_r@5"] > chance, h
     assert Path(res.best_checkpoint).is_dir()
 
