@@ -474,7 +474,7 @@ def train(cfg: TrainConfig) -> TrainResult:  # the run's config
                        pos["step"], pos["epoch"], history, stopped)
 
 
-# %% ../nbs/61_train.ipynb #e84f1af0
+# %% ../nbs/61_train.ipynb #eb65557a
 def _field_type(f: dataclasses.Field):
     t = f.type.__name__ if isinstance(f.type, type) else str(f.type)
     if "bool" in t:
