@@ -4,6 +4,7 @@ One step = forward of all three towers + the preset's objective (MoRE: text↔X-
 
     python benchmarks/train_step.py                          # CPU: tiny (batch 8) and paper (batch 2), fp32 + bf16
     python benchmarks/train_step.py --presets paper --batch 8 --device cuda   # GPU, adds MFU
+    python benchmarks/train_step.py --engine --presets tiny paper --batch 8 2  # + the engine end to end (data included)
 
 Rows:
   ours      the preset as built by `create_model` (fused SDPA attention with a boolean DropKey mask, text padded to
@@ -20,6 +21,10 @@ Memory: on CPU each configuration runs in its own subprocess and we report the p
 increase over the RSS measured after the model was built ("step Δ"). On CUDA: `torch.cuda.max_memory_allocated`.
 FLOPs per step are counted with `torch.utils.flop_counter.FlopCounterMode` (matmuls, convolutions, attention);
 MFU = FLOPs / step time / peak FLOP/s of the device (--peak-tflops, default 989 for H100 bf16 dense, 494 for TF32).
+Engine rows (--engine): `morebench.train.train` for --engine-steps optimiser steps on a synthetic cohort
+(--engine-cohort DIR, else --engine-patients written to a temporary folder), data loading from the image/record
+files included (no preprocessing cache); we print the median end-to-end samples/s of the steps after the first and
+the share of the step spent waiting for the next batch (`data_s / step_s` of the run's steps.csv).
 Nothing here is asserted; it prints a table.
 """
 from __future__ import annotations
@@ -155,6 +160,11 @@ def main(argv=None):
     p.add_argument("--peak-tflops", type=float, default=None, help="device peak for MFU (default: H100 989 bf16 / 494 tf32)")
     p.add_argument("--official-precisions", nargs="+", default=["fp32"], help="precisions of the official-path rows")
     p.add_argument("--json", default=None, help="also write all results to this JSON file")
+    p.add_argument("--engine", action="store_true", help="also time the training engine end to end (data loading included)")
+    p.add_argument("--engine-cohort", default=None, help="synthetic cohort for --engine (default: write one to a temp dir)")
+    p.add_argument("--engine-patients", type=int, default=80, help="patients of the temporary cohort")
+    p.add_argument("--engine-steps", type=int, default=6, help="optimiser steps per engine run")
+    p.add_argument("--engine-workers", type=int, default=0, help="DataLoader workers of the engine runs")
     # internal: run one configuration in this process
     p.add_argument("--_worker", nargs=3, metavar=("PRESET", "IMPL", "PRECISION"), help=argparse.SUPPRESS)
     p.add_argument("--_b", type=int, default=2, help=argparse.SUPPRESS)
@@ -210,9 +220,41 @@ def main(argv=None):
             row += f" {100 * gf / r['step_s'] / (peak * 1e3):.1f} % |"
         row += f" {ref['step_s'] / r['step_s']:.2f}× |"
         print(row)
+    if args.engine:
+        results += engine_rows(args, batches)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
+
+
+def engine_rows(args, batches) -> list[dict]:
+    """Run `morebench.train.train` per preset for a few steps; print end-to-end samples/s and the data-wait share."""
+    import tempfile
+
+    import pandas as pd
+
+    from morebench.synth.write import write_cohort
+    from morebench.train import recipe, train
+
+    tmp = tempfile.TemporaryDirectory()
+    cohort = args.engine_cohort
+    if cohort is None:
+        cohort = f"{tmp.name}/cohort"
+        write_cohort(cohort, n_patients=args.engine_patients, seed=0, formats=("mimic-ecg", "mimic-cxr"), progress=False)
+    rows = []
+    print("\n| preset | engine batch | workers | steps | samples/s (end to end) | data wait % of step |")
+    print("|---|---|---|---|---|---|")
+    for preset, b in zip(args.presets, batches):
+        out = f"{tmp.name}/run-{preset}"
+        train(recipe(preset, data_root=cohort, out=out, batch_size=b, accum=1, epochs=1, max_steps=args.engine_steps,
+                     device=args.device, num_workers=args.engine_workers, progress=False, eval_at_start=False))
+        log = pd.read_csv(f"{out}/steps.csv").iloc[1:]  # the first step includes start-up
+        sps = float(log.samples_per_s.median())
+        share = float(100 * log.data_s.sum() / log.step_s.sum())
+        rows.append({"preset": preset, "impl": "engine", "batch": b, "samples_per_s": sps, "data_share_pct": share})
+        print(f"| {preset} | {b} | {args.engine_workers} | {len(log)} | {sps:.2f} | {share:.1f} |")
+    tmp.cleanup()
+    return rows
 
 
 if __name__ == "__main__":
