@@ -38,6 +38,8 @@ def dataset_module(name: str):
 SUBCOMMANDS: dict[str, str] = {
     "synth": "morebench.synth.write:main_synth",
     "paper": "morebench.bench:main_paper",
+    "train": "morebench.train:main",  # pre-training (nbs/61_train.ipynb)
+    "eval": "morebench.eval.cli:main",  # zero-shot, probe, retrieval (nbs/77_eval.cli.ipynb)
 }
 
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -218,9 +219,20 @@ class MoreModel(nn.Module):
 def create_model(
     name: str = "tiny",  # preset name, see `list_models()`
     config: MoreModelConfig | None = None,  # start from this config instead of a preset
+    checkpoint: str | os.PathLike | None = None,  # a trained checkpoint (or run folder) of preset `name` to load
     **overrides: Any,  # `tower__field=value`, `tower={...}` or top-level `field=value`
 ) -> MoreModel:
-    """Build a `MoreModel` from a preset (or config) plus overrides."""
+    """Build a `MoreModel` from a preset (or config) plus overrides, or load a trained one of preset `name`.
+
+    With `checkpoint`, the weights and config stored by `morebench train` are loaded (`morebench.checkpoint.
+    load_pretrained`, eval mode) and must match the preset's architecture, else a `DataError` names the file; a run
+    trained with architecture overrides is loaded with `load_pretrained(path)` itself."""
+    if checkpoint is not None:
+        if config is not None or overrides:
+            raise ValueError("create_model(checkpoint=...) takes the config stored with the weights: no config/overrides")
+        from morebench.checkpoint import load_pretrained  # the checkpoint module builds models: import on use
+
+        return load_pretrained(checkpoint, preset=name)
     cfg = config if config is not None else load_preset(name)
     return MoreModel(apply_overrides(cfg, **overrides) if overrides else cfg)
 

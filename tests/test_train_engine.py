@@ -169,3 +169,17 @@ def test_gradcache_option_trains_one_big_contrastive_batch(cohort, tmp_path):
 def create_model_at_seed0() -> dict:
     seed_everything(0)
     return create_model("tiny", **SMALL).state_dict()
+
+
+def test_create_model_loads_a_checkpoint_of_its_preset(tmp_path):
+    torch.manual_seed(0)
+    m = create_model("tiny")
+    f = save_checkpoint(tmp_path / "step-1", m, {"position": {"step": 1}}, preset="tiny")
+    loaded = create_model("tiny", checkpoint=f)
+    assert not loaded.training
+    sd, ld = m.state_dict(), loaded.state_dict()
+    assert sd.keys() == ld.keys() and all(torch.equal(sd[k], ld[k]) for k in sd)
+    with pytest.raises(DataError, match="config.json.*not 'paper'"):
+        create_model("paper", checkpoint=f)
+    with pytest.raises(ValueError, match="no config/overrides"):
+        create_model("tiny", checkpoint=f, xray__depth=1)
