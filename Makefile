@@ -54,7 +54,7 @@ nbtest: venv
 
 # pytest last, so CI reads its closing line. Exit code 5 (no tests collected) fails like any other.
 pytest: venv
-	$(BIN)/python -m pytest tests -q -p no:cacheprovider
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider --durations=15
 
 test: sync lint nbtest pytest
 
