@@ -136,7 +136,10 @@ def test_cli_bad_arguments_exit_2_with_one_line(argv, needle, capsys):
     assert len(err.splitlines()) == 1 and needle in err, err
 
 
+# Opt-in (MOREBENCH_LEARNING_TEST=1), not an xfail in every CI run: as a non-strict xfail it could never fail, and
+# it costs ~110 s. It becomes a default slow test once the tiny recipe learns on a small cohort (issue: training).
 @pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("MOREBENCH_LEARNING_TEST") != "1", reason="opt-in: MOREBENCH_LEARNING_TEST=1")
 @pytest.mark.xfail(strict=False, reason="open: on a 300-patient cohort 3 tiny epochs (84 steps) lower the training loss "
                    "but not yet the validation loss (measured 5.66 untrained -> 6.13/5.99/6.30); on 2,000 patients "
                    "2 epochs reach text->ECG r@5 0.121 vs chance 0.014 (see nbs/61_train.ipynb)")
