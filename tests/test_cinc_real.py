@@ -5,7 +5,9 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -52,6 +54,17 @@ def test_scored_task_merges_equivalent_codes():
     assert pac and all("PAC|SVPB" in index.set_index("record").at[r.record, "labels"] for r in pac)
 
 
+def _two_record_copy(tmp_path):
+    """A CinC folder with two real records (E07500, JS20000) and the dx tables, to damage in a test."""
+    root = tmp_path / "cinc"
+    shutil.copytree(CINC / "dx_mapping", root / "dx_mapping")
+    (root / "records").mkdir()
+    for name in ("E07500", "JS20000"):
+        for ext in ("hea", "mat"):
+            shutil.copy(CINC / f"records/{name}.{ext}", root / "records")
+    return root
+
+
 def test_dataset_items_and_truncated_mat(tmp_path):
     from morebench.data.cinc import CinCDataset, summarize
     from morebench.data.base import collate
@@ -63,15 +76,31 @@ def test_dataset_items_and_truncated_mat(tmp_path):
     assert batch["index"].tolist() == [0, 1, 2] and batch["skipped"] == []
     assert batch["text"] == ["", "", ""]
 
-    root = tmp_path / "cinc"
-    shutil.copytree(CINC / "dx_mapping", root / "dx_mapping")
-    (root / "records").mkdir()
-    for name in ("E07500", "JS20000"):
-        for ext in ("hea", "mat"):
-            shutil.copy(CINC / f"records/{name}.{ext}", root / "records")
+    root = _two_record_copy(tmp_path)
     mat = root / "records/JS20000.mat"
     mat.write_bytes(mat.read_bytes()[:4000])
     s = summarize(root)
     assert s["records"] == 1
     assert [u["path"] for u in s["unreadable"]] == [str(mat)]
     assert s["unreadable"][0]["reason"].startswith("truncated data file") and "(3976 of 120000 bytes)" in s["unreadable"][0]["reason"]
+
+
+def test_cinc_random_bytes_mat_rejected(tmp_path):
+    """A .mat of random bytes of the right size passes the size check; the header's checksums reject it."""
+    from morebench.data.base import check_record
+    from morebench.data.cinc import CinCDataset, summarize
+    from morebench.utils import DataError, Skipped
+
+    root = _two_record_copy(tmp_path)
+    mat = root / "records/E07500.mat"
+    raw = mat.read_bytes()
+    mat.write_bytes(raw[:24] + np.random.default_rng(0).bytes(len(raw) - 24))  # right size, MAT header kept
+    check_record(root / "records/E07500")  # the size check alone cannot see it
+    s = summarize(root, check="signal")
+    assert s["records"] == 1 and [Path(u["path"]).name for u in s["unreadable"]] == ["E07500.mat"], s["unreadable"]
+    ds = CinCDataset(root)
+    i = ds.index["record"].tolist().index("E07500")
+    item = ds[i]
+    assert isinstance(item, Skipped) and ("checksum" in item.reason or "first sample" in item.reason), item
+    with pytest.raises(DataError, match="E07500.mat"):
+        CinCDataset(root, strict=True)[i]
