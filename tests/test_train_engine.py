@@ -136,13 +136,11 @@ def test_cli_bad_arguments_exit_2_with_one_line(argv, needle, capsys):
     assert len(err.splitlines()) == 1 and needle in err, err
 
 
-# Opt-in (MOREBENCH_LEARNING_TEST=1), not an xfail in every CI run: as a non-strict xfail it could never fail, and
-# it costs ~110 s. It becomes a default slow test once the tiny recipe learns on a small cohort (issue: training).
+# Opt-in (MOREBENCH_LEARNING_TEST=1) and, when run, a real test (no xfail): it costs ~110 s and does not yet pass
+# reliably — on a 300-patient cohort 3 tiny epochs lowered the training loss but not always the validation loss
+# (one run: 5.66 untrained -> 6.13/5.99/6.30). It becomes a default slow test once the tiny recipe learns there.
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("MOREBENCH_LEARNING_TEST") != "1", reason="opt-in: MOREBENCH_LEARNING_TEST=1")
-@pytest.mark.xfail(strict=False, reason="open: on a 300-patient cohort 3 tiny epochs (84 steps) lower the training loss "
-                   "but not yet the validation loss (measured 5.66 untrained -> 6.13/5.99/6.30); on 2,000 patients "
-                   "2 epochs reach text->ECG r@5 0.121 vs chance 0.014 (see nbs/61_train.ipynb)")
 def test_short_tiny_pretraining_learns(tmp_path):
     write_cohort(tmp_path / "c", n_patients=300, seed=0, formats=("mimic-ecg", "mimic-cxr"), progress=False)
     res = train(recipe("tiny", data_root=str(tmp_path / "c"), out=str(tmp_path / "run"), batch_size=16, epochs=3,

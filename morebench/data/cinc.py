@@ -95,7 +95,7 @@ def build_cinc_index(
         except DataError as e:
             handle_bad(e, strict, skipped)
             continue
-        except Exception as e:  # noqa: BLE001 -- a malformed header is reported, not fatal
+        except (OSError, ValueError) as e:  # a decoder's error on a bad file; a bug (TypeError...) propagates
             handle_bad(DataError(hea, f"cannot parse WFDB header ({type(e).__name__}: {e})"), strict, skipped)
             continue
         codes = header_dx(comments)
