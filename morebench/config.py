@@ -76,6 +76,8 @@ class TextTowerConfig:
     pooling: str = "mean"  # "mean" (real tokens), "mean_all" (official: padding included), "cls", "last"
     max_length: int = 512  # tokenizer truncation length (the paper: 512)
     pad_to_max_length: bool = False  # pad every batch to max_length (official) instead of the longest note
+    num_layers: int | None = None  # keep only the first N transformer layers of the backbone (None: all, as the
+    #   paper); a CPU smoke setting (the `tiny` preset keeps 1 of MiniLM's 6 pretrained layers)
     lora: bool = True  # adapt with LoRA (base weights frozen); False = full fine-tuning
     lora_r: int = 16  # LoRA rank
     lora_alpha: float = 8.0  # LoRA alpha (scaling alpha/r = 0.5 in the paper)

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['RECIPES', 'TrainConfig', 'recipe', 'lr_factor', 'resolve_amp', 'split_pairs', 'EpochBatches', 'TokenizingCollate',
-           'to_device', 'tau_of', 'recall_at_k', 'evaluate', 'TrainResult', 'build_data', 'train', 'OneLineParser',
-           'build_parser', 'config_from_args', 'main']
+           'to_device', 'tau_of', 'recall_at_k', 'evaluate', 'TrainResult', 'build_data', 'train_step',
+           'init_distributed', 'train', 'OneLineParser', 'build_parser', 'config_from_args', 'main']
 
 # %% ../nbs/61_train.ipynb #83cf65ca
 import argparse
@@ -56,6 +56,8 @@ class TrainConfig:
     seed: int = 0  # the one seed: shuffling, augmentation, DropKey, LoRA dropout, initialisation
     device: str = "cpu"  # "cpu" or "cuda" (accelerate launch sets the rank's device)
     num_workers: int = 0  # DataLoader workers
+    cache_dir: str | None = None  # preprocessing cache (X-rays resized + CLAHE, ECGs filtered), built once before the
+    #   first epoch so later epochs decode nothing; "auto": <out>/cache; None: decode every epoch
     val_batches: int | None = None  # cap on validation batches (None: the whole split)
     save_every: int = 0  # also write the "last" checkpoint every N optimiser steps (0: at epoch ends only)
     keep_every_epochs: int = 0  # keep the checkpoint of every N-th epoch (0: only best and last)
@@ -72,8 +74,9 @@ class TrainConfig:
 RECIPES: dict[str, dict] = {
     "paper": {},  # the dataclass defaults are the paper's recipe
     "paper-official": {"decay_all": True},  # the official code decays every parameter
-    "tiny": {"batch_size": 32, "accum": 1, "epochs": 3, "lr": 3e-4, "eta_min": 3e-5, "t0_epochs": 10.0,
-             "warmup_steps": 10, "clip_grad": 1.0, "patience": 3, "amp": "none"},  # CPU smoke recipe
+    "tiny": {"batch_size": 32, "accum": 1, "epochs": 3, "lr": 5e-4, "eta_min": 5e-5, "t0_epochs": 10.0,
+             "warmup_steps": 10, "clip_grad": 1.0, "patience": 3, "amp": "none", "num_workers": 1,
+             "cache_dir": "auto"},  # CPU smoke recipe (see "The tiny recipe" below)
 }
 
 
@@ -126,20 +129,25 @@ def split_pairs(pairs, seed: int = 0):  # pair index with a `split` column, fall
 
 
 class EpochBatches:
-    """Batches of indices of one epoch: a permutation from a torch Generator seeded by (seed, epoch), cut into full
-    batches (drop_last), starting at batch `start` — so the data position of a resumed run is two integers."""
+    """Batches of indices of one epoch for one rank: a permutation from a torch Generator seeded by (seed, epoch), the
+    same on every rank, cut into global batches of `batch_size × world` (drop_last), of which rank r takes the r-th
+    slice of `batch_size` (DistributedSampler's role), starting at batch `start` — so the data position of a resumed
+    run is two integers, and the ranks' batches together are the one-process batch of `batch_size × world`."""
 
-    def __init__(self, n: int, batch_size: int, seed: int, epoch: int, start: int = 0, shuffle: bool = True):
-        self.n, self.bs, self.start = n, batch_size, start
+    def __init__(self, n: int, batch_size: int, seed: int, epoch: int, start: int = 0, shuffle: bool = True,
+                 rank: int = 0, world: int = 1):
+        self.n, self.bs, self.start, self.rank, self.world = n, batch_size, start, rank, world
         g = torch.Generator().manual_seed(seed * 100_003 + epoch)
         self.order = torch.randperm(n, generator=g).tolist() if shuffle else list(range(n))
 
     def __len__(self) -> int:
-        return max(0, self.n // self.bs - self.start)
+        return max(0, self.n // (self.bs * self.world) - self.start)
 
     def __iter__(self):
-        for b in range(self.start, self.n // self.bs):
-            yield self.order[b * self.bs:(b + 1) * self.bs]
+        gb = self.bs * self.world
+        for b in range(self.start, self.n // gb):
+            lo = b * gb + self.rank * self.bs
+            yield self.order[lo:lo + self.bs]
 
 
 class TokenizingCollate:
@@ -264,10 +272,13 @@ def _handshake(step: int) -> None:
 
 # %% ../nbs/61_train.ipynb #89f542a3
 def build_data(cfg: TrainConfig, model, cxr_cfg, ecg_cfg, tokenizer):
-    """Train and validation `PairedDataset`s (the paper's augmentations on train only) and the collate."""
+    """Train and validation `PairedDataset`s (the paper's augmentations on train only, reading through the
+    preprocessing cache when `cfg.cache_dir` is set) and the collate."""
+    from morebench.data.cache import build_cache
     from morebench.data.cxr import CXRAugment
-    from morebench.data.ecg import ECGAugment
+    from morebench.data.ecg import ECGAugment, load_ecg
     from morebench.data.pairs import PairedDataset, build_pair_index, cohort_roots
+    from morebench.formats import ECG_RECORD_SPECS
 
     if cfg.data_root is None or not Path(cfg.data_root).is_dir():
         raise DataError(cfg.data_root or "<none>", "data root not found (a cohort folder with mimic-cxr-jpg/ and mimic-iv-ecg/)")
@@ -277,35 +288,125 @@ def build_data(cfg: TrainConfig, model, cxr_cfg, ecg_cfg, tokenizer):
         raise DataError(cfg.data_root, f"{len(tr)} training pairs: fewer than one batch")
     cxr_root, ecg_root = cohort_roots(cfg.data_root, None, None)
     kw = dict(cxr_cfg=cxr_cfg, ecg_cfg=ecg_cfg, seed=cfg.seed)
+    if cfg.cache_dir:  # decode once (train + validation records); a rebuilt source file changes the key
+        folder = Path(cfg.out) / "cache" if cfg.cache_dir == "auto" else Path(cfg.cache_dir)
+        spec = ECG_RECORD_SPECS["mimic-ecg"]  # as PairedDataset reads an ECG without a cache
+        kw["xray_cache"] = build_cache(sorted({str(cxr_root / p) for p in [*tr["path"], *va["path"]]}), "xray", cxr_cfg, folder,
+                                       progress=cfg.progress)
+        kw["ecg_cache"] = build_cache(sorted({str(ecg_root / p) for p in [*tr["ecg_path"], *va["ecg_path"]]}), "ecg", ecg_cfg, folder,
+                                      progress=cfg.progress, loader=lambda p: load_ecg(p, ecg_cfg, strict=True, **spec))
     train_ds = PairedDataset(tr, cxr_root, ecg_root, cxr_augment=CXRAugment(size=cxr_cfg.size), ecg_augment=ECGAugment(), **kw)
     val_ds = PairedDataset(va, cxr_root, ecg_root, **kw)
     return train_ds, val_ds, TokenizingCollate(tokenizer), skipped
 
 
-# %% ../nbs/61_train.ipynb #24431bd2
-def train(cfg: TrainConfig) -> TrainResult:  # the run's config
-    """Pre-train a MoRE model: AdamW + warm-restart cosine, accumulation or GradCache, AMP, per-epoch validation,
-    early stopping, best/last/every-N checkpoints, bit-for-bit resume (CPU)."""
-    from morebench.model import create_model_and_transforms, create_objective
+# %% ../nbs/61_train.ipynb #7a1c0de5
+def train_step(
+    model,  # the model (or its DistributedDataParallel wrapper): batch -> features
+    loss_fn,  # the training objective: (features, batch) -> terms with "loss"
+    opt: torch.optim.Optimizer,  # the optimiser (its param groups are what is clipped)
+    micro_batches: Sequence[dict],  # the batches of this step, on the device (accumulated; one with GradCache)
+    scaler=None,  # torch.amp.GradScaler (None: none)
+    amp_dtype: torch.dtype | None = None,  # autocast dtype (None: full precision)
+    clip_grad: float | None = None,  # gradient-norm clipping
+    gradcache_chunk: int | None = None,  # GradCache chunk size (None: plain backward per micro-batch)
+    no_sync=None,  # `ddp.no_sync` under DistributedDataParallel (GradCache all-reduces on its last chunk only)
+) -> dict:
+    """One optimiser step: zero the grads, forward/backward each micro-batch (the loss divided by their number) or
+    GradCache, unscale, clip, step. Returns the pair-weighted mean loss of this rank and its pair count."""
     from morebench.gradcache import gradcache_step
 
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise NotImplementedError("multi-process training is not wired yet: run one process (see the notebook)")
+    scaler = scaler if scaler is not None else torch.amp.GradScaler("cpu", enabled=False)
+    dev = next(iter(p for g in opt.param_groups for p in g["params"])).device
+    opt.zero_grad(set_to_none=True)
+    n_pairs, loss_sum = 0, 0.0
+    for batch in micro_batches:
+        m = int(batch["xray"].shape[0])
+        if gradcache_chunk is not None:
+            def encode(c):
+                with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                    return model(c)
+            module = getattr(model, "module", model)
+            terms = gradcache_step(encode, loss_fn, batch, gradcache_chunk, scale_loss=scaler.scale, module=module,
+                                   no_sync=no_sync)
+            loss_sum += float(terms["loss"]) * m
+        else:
+            with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                terms = loss_fn(model(batch), batch)
+            scaler.scale(terms["loss"] / len(micro_batches)).backward()
+            loss_sum += float(terms["loss"].detach()) * m
+        n_pairs += m
+    if clip_grad is not None:
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], clip_grad)
+    scaler.step(opt)
+    scaler.update()
+    return {"loss": loss_sum / max(n_pairs, 1), "pairs": n_pairs, "loss_sum": loss_sum}
+
+# %% ../nbs/61_train.ipynb #24431bd2
+def init_distributed(device: str = "cpu") -> tuple[int, int, torch.device]:  # "cpu" or "cuda"
+    """(world size, rank, this rank's device). Under `torchrun` / `accelerate launch` (WORLD_SIZE > 1 in the
+    environment) the default process group is initialised from the launcher's environment (gloo on CPU, nccl on GPU;
+    cuda:LOCAL_RANK); otherwise one process: (1, 0, device)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dev = torch.device(device)
+        if dev.type == "cuda":
+            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        return dist.get_world_size(), dist.get_rank(), dev
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 1, 0, torch.device(device)
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(dev)
+    dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return dist.get_world_size(), dist.get_rank(), dev
+
+
+def _barrier(world: int) -> None:
+    if world > 1:
+        import torch.distributed as dist
+        dist.barrier()
+
+
+def _call(callbacks: Sequence, method: str, *args) -> None:
+    """Call `method(*args)` on each callback that defines it."""
+    for cb in callbacks:
+        fn = getattr(cb, method, None)
+        if callable(fn):
+            fn(*args)
+
+
+def train(
+    cfg: TrainConfig,  # the run's config
+    callbacks: Sequence | None = None,  # objects with any of on_train_start / on_epoch_start / state_dict / load_state_dict
+) -> TrainResult:
+    """Pre-train a MoRE model: AdamW + warm-restart cosine, accumulation or GradCache, AMP, per-epoch validation,
+    early stopping, best/last/every-N checkpoints, bit-for-bit resume (CPU), one or many processes (DDP)."""
+    from morebench.model import create_model_and_transforms, create_objective
+
+    world, rank, device = init_distributed(cfg.device)
+    main_rank = rank == 0
     out = Path(cfg.out)
     ck_dir = out / "checkpoints"
-    ck_dir.mkdir(parents=True, exist_ok=True)
-    device = torch.device(cfg.device)
+    if main_rank:
+        ck_dir.mkdir(parents=True, exist_ok=True)
+    _barrier(world)
     seed_everything(cfg.seed)
     overrides = dict(cfg.model_overrides)
     if cfg.loss is not None:
         overrides["loss"] = cfg.loss
     model, cxr_cfg, ecg_cfg, tokenizer = create_model_and_transforms(cfg.preset, **overrides)
     model.to(device).train()
-    loss_fn = create_objective(model)
+    loss_fn = create_objective(model, world_size=world, rank=rank) if world > 1 else create_objective(model)
+    val_loss_fn = create_objective(model)  # every rank validates the whole split with the (identical) model
+    callbacks = list(callbacks or []) + list(loss_fn.train_callbacks() if hasattr(loss_fn, "train_callbacks") else [])
     train_ds, val_ds, collate_fn, skipped = build_data(cfg, model, cxr_cfg, ecg_cfg, tokenizer)
-    step_bs = cfg.batch_size * cfg.accum if cfg.gradcache else cfg.batch_size  # pairs per loader batch
+    step_bs = cfg.batch_size * cfg.accum if cfg.gradcache else cfg.batch_size  # pairs per loader batch and rank
     micro = 1 if cfg.gradcache else cfg.accum  # loader batches per optimiser step
-    steps_per_epoch = (len(train_ds) // step_bs) // micro
+    steps_per_epoch = (len(train_ds) // (step_bs * world)) // micro
     if steps_per_epoch == 0:
         raise DataError(cfg.data_root, f"{len(train_ds)} training pairs: fewer than one optimiser step")
     opt = torch.optim.AdamW(model.param_groups(cfg.weight_decay, official=cfg.decay_all), lr=cfg.lr, betas=tuple(cfg.betas))
@@ -315,6 +416,14 @@ def train(cfg: TrainConfig) -> TrainResult:  # the run's config
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     pos = {"epoch": 0, "batch": 0, "step": 0, "best_val": float("inf"), "bad_epochs": 0, "best": None}
     history: list[dict] = []
+    net = model
+    if world > 1:  # DDP averages the gradients (the loss-owned τ included: it lives in the model)
+        from torch.nn.parallel import DistributedDataParallel
+
+        if device.type == "cuda":
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        torch.manual_seed(cfg.seed + 1_000_003 * rank)  # per-rank DropKey / dropout masks (weights: rank 0's, broadcast)
 
     resume_from = None
     if cfg.resume == "auto":
@@ -331,18 +440,23 @@ def train(cfg: TrainConfig) -> TrainResult:  # the run's config
         pos.update(st["position"])
         history = json.loads(st["history"])
         set_rng_state(st["rng"])
-        _truncate_csv(out / "steps.csv", "step", pos["step"])
-        _truncate_csv(out / "epochs.csv", "epoch", pos["epoch"] - 1)
-    else:
+        for cb, d in zip([c for c in callbacks if callable(getattr(c, "load_state_dict", None))], st.get("callbacks", [])):
+            cb.load_state_dict(d)
+        if main_rank:
+            _truncate_csv(out / "steps.csv", "step", pos["step"])
+            _truncate_csv(out / "epochs.csv", "epoch", pos["epoch"] - 1)
+    elif main_rank:
         for f in ("steps.csv", "epochs.csv"):
             (out / f).unlink(missing_ok=True)
-    write_text(out / "config.json", json.dumps({**cfg.to_dict(), "_model": model.config_dict(),
-                                                 "_steps_per_epoch": steps_per_epoch}, indent=1, default=str))
+    if main_rank:
+        write_text(out / "config.json", json.dumps({**cfg.to_dict(), "_model": model.config_dict(), "_world_size": world,
+                                                     "_steps_per_epoch": steps_per_epoch}, indent=1, default=str))
 
     def state() -> dict:
         return {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
                 "rng": rng_state(), "position": dict(pos), "history": json.dumps(history),
-                "config": json.dumps(cfg.to_dict(), default=str)}
+                "config": json.dumps(cfg.to_dict(), default=str),
+                "callbacks": [cb.state_dict() for cb in callbacks if callable(getattr(cb, "state_dict", None))]}
 
     def save(name: str) -> Path:
         return save_checkpoint(ck_dir / name, model, state(), preset=cfg.preset)
@@ -357,35 +471,44 @@ def train(cfg: TrainConfig) -> TrainResult:  # the run's config
                 import shutil
                 shutil.rmtree(d)
 
+    def save_last(name: str) -> None:  # rank 0 writes; the others wait for the files
+        if main_rank:
+            point("last", save(name))
+            prune()
+        _barrier(world)
+
     val_loader = DataLoader(val_ds, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.num_workers,
                             collate_fn=collate_fn, generator=torch.Generator().manual_seed(cfg.seed))
     if resume_from is None and cfg.eval_at_start:
-        ev = evaluate(model, loss_fn, val_loader, device, amp_dtype, cfg.val_batches)
+        ev = evaluate(model, val_loss_fn, val_loader, device, amp_dtype, cfg.val_batches)
         rec = {"epoch": -1, "step": 0, "train_loss": float("nan"), **ev, "lr": opt.param_groups[0]["lr"], "tau": tau_of(model)}
         history.append(rec)
-        _append_csv(out / "epochs.csv", rec)
+        if main_rank:
+            _append_csv(out / "epochs.csv", rec)
     total_steps = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * steps_per_epoch
     bar = None
-    if cfg.progress:
+    if cfg.progress and main_rank:
         from tqdm.auto import tqdm
         bar = tqdm(total=total_steps, initial=pos["step"], desc="train", dynamic_ncols=True)
     stopped = "epochs"
-    params = [p for g in opt.param_groups for p in g["params"]]
+    train_loader_args = dict(num_workers=cfg.num_workers, collate_fn=collate_fn, pin_memory=device.type == "cuda",
+                             persistent_workers=False)
+    _call(callbacks, "on_train_start", model, DataLoader(train_ds, batch_size=cfg.batch_size, collate_fn=collate_fn,
+                                                         num_workers=cfg.num_workers), cfg)
     while pos["epoch"] < cfg.epochs:
         epoch = pos["epoch"]
         train_ds.set_epoch(epoch)
-        batches = EpochBatches(len(train_ds), step_bs, cfg.seed, epoch, start=pos["batch"] * micro)
-        g = torch.Generator().manual_seed(cfg.seed * 7919 + epoch * 31 + pos["batch"])  # workers' base seed
-        loader = DataLoader(train_ds, batch_sampler=batches, num_workers=cfg.num_workers, collate_fn=collate_fn,
-                            generator=g, pin_memory=device.type == "cuda")
+        batches = EpochBatches(len(train_ds), step_bs, cfg.seed, epoch, start=pos["batch"] * micro, rank=rank, world=world)
+        g = torch.Generator().manual_seed(cfg.seed * 7919 + epoch * 31 + pos["batch"] + 104_729 * rank)  # workers' base seed
+        loader = DataLoader(train_ds, batch_sampler=batches, generator=g, **train_loader_args)
+        _call(callbacks, "on_epoch_start", epoch, model, loader, device)
         it = iter(loader)
         ep_loss, ep_n = 0.0, 0
         while pos["batch"] < steps_per_epoch:
             if cfg.max_steps is not None and pos["step"] >= cfg.max_steps:
                 break
             t_start = time.perf_counter()
-            opt.zero_grad(set_to_none=True)
-            n_pairs, loss_sum, ids, t_data = 0, 0.0, "", 0.0
+            ids, t_data, micro_batches = "", 0.0, []
             for _ in range(micro):
                 t_d = time.perf_counter()
                 batch = to_device(next(it), device)
@@ -395,66 +518,54 @@ def train(cfg: TrainConfig) -> TrainResult:  # the run's config
                     continue  # policy: unreadable pairs are dropped; a batch with < 2 pairs is skipped
                 ids = ids or str(batch["id"][0])
                 batch.update(progress=pos["step"] / max(total_steps, 1), step=pos["step"])
-                m = int(batch["xray"].shape[0])
-                if cfg.gradcache:
-                    def encode(c):
-                        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                            return model(c)
-                    terms = gradcache_step(encode, loss_fn, batch, cfg.batch_size, scale_loss=scaler.scale, module=model)
-                    loss_sum += float(terms["loss"]) * m
-                else:
-                    with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                        terms = loss_fn(model(batch), batch)
-                    scaler.scale(terms["loss"] / micro).backward()
-                    loss_sum += float(terms["loss"].detach()) * m
-                n_pairs += m
-            if cfg.clip_grad is not None:
-                scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
-            scaler.step(opt)
-            scaler.update()
+                micro_batches.append(batch)
+            res = train_step(net, loss_fn, opt, micro_batches, scaler, amp_dtype, cfg.clip_grad,
+                             cfg.batch_size if cfg.gradcache else None, net.no_sync if world > 1 else None)
             sched.step()
             pos["step"] += 1
             pos["batch"] += 1
-            loss = loss_sum / max(n_pairs, 1)
-            ep_loss, ep_n = ep_loss + loss_sum, ep_n + n_pairs
-            sps = n_pairs / max(time.perf_counter() - t_start, 1e-9)
+            loss, n_pairs = res["loss"], res["pairs"]
+            ep_loss, ep_n = ep_loss + res["loss_sum"], ep_n + n_pairs
+            t_step = time.perf_counter() - t_start
+            sps = n_pairs * world / max(t_step, 1e-9)
             row = {"step": pos["step"], "epoch": epoch, "loss": f"{loss:.6f}", "lr": f"{opt.param_groups[0]['lr']:.3e}",
                    "tau": f"{tau_of(model):.5f}", "samples_per_s": f"{sps:.1f}",
-                   "data_s": f"{t_data:.4f}", "step_s": f"{time.perf_counter() - t_start:.4f}", "first_id": ids}
-            _append_csv(out / "steps.csv", row)
+                   "data_s": f"{t_data:.4f}", "step_s": f"{t_step:.4f}", "first_id": ids}
+            if main_rank:
+                _append_csv(out / "steps.csv", row)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4f}", lr=row["lr"], tau=row["tau"], sps=f"{sps:.0f}")
             if cfg.save_every and pos["step"] % cfg.save_every == 0 and pos["batch"] < steps_per_epoch:
-                point("last", save(f"step-{pos['step']:08d}"))
-                prune()
-            _handshake(pos["step"])
+                save_last(f"step-{pos['step']:08d}")
+            if main_rank:
+                _handshake(pos["step"])
         if cfg.max_steps is not None and pos["step"] >= cfg.max_steps and pos["batch"] < steps_per_epoch:
             stopped = "max_steps"
-            point("last", save(f"step-{pos['step']:08d}"))
-            prune()
+            save_last(f"step-{pos['step']:08d}")
             break
-        # end of epoch: validate, checkpoint, early stopping
-        ev = evaluate(model, loss_fn, val_loader, device, amp_dtype, cfg.val_batches)
+        # end of epoch: validate, checkpoint, early stopping (every rank decides alike: same model, same split)
+        ev = evaluate(model, val_loss_fn, val_loader, device, amp_dtype, cfg.val_batches)
         rec = {"epoch": epoch, "step": pos["step"], "train_loss": ep_loss / max(ep_n, 1), **ev,
                "lr": opt.param_groups[0]["lr"], "tau": tau_of(model)}
         history.append(rec)
-        _append_csv(out / "epochs.csv", rec)
         improved = ev["val_loss"] < pos["best_val"]
         pos.update(epoch=epoch + 1, batch=0, best_val=min(pos["best_val"], ev["val_loss"]),
                    bad_epochs=0 if improved else pos["bad_epochs"] + 1)
         name = f"step-{pos['step']:08d}"
         if improved:
             pos["best"] = name
-        folder = save(name)
-        if improved:
-            point("best", folder)
-        point("last", folder)
-        if cfg.keep_every_epochs and (epoch + 1) % cfg.keep_every_epochs == 0:
-            import shutil
-            shutil.copytree(folder, ck_dir / f"epoch-{epoch + 1:04d}", dirs_exist_ok=True)
-        prune()
+        if main_rank:
+            _append_csv(out / "epochs.csv", rec)
+            folder = save(name)
+            if improved:
+                point("best", folder)
+            point("last", folder)
+            if cfg.keep_every_epochs and (epoch + 1) % cfg.keep_every_epochs == 0:
+                import shutil
+                shutil.copytree(folder, ck_dir / f"epoch-{epoch + 1:04d}", dirs_exist_ok=True)
+            prune()
+        _barrier(world)
         if bar is not None:
             bar.write(f"epoch {epoch}: train {rec['train_loss']:.4f} val {ev['val_loss']:.4f} "
                       + " ".join(f"{k} {v:.3f}" for k, v in ev.items() if "@" in k))
@@ -468,11 +579,10 @@ def train(cfg: TrainConfig) -> TrainResult:  # the run's config
         bar.close()
     best = (ck_dir / (ck_dir / "best.txt").read_text().strip()) if (ck_dir / "best.txt").is_file() else None
     last = (ck_dir / (ck_dir / "last.txt").read_text().strip()) if (ck_dir / "last.txt").is_file() else None
-    if skipped:
+    if skipped and main_rank:
         write_text(out / "skipped.json", json.dumps([s.to_dict() for s in skipped], default=str))
     return TrainResult(str(out), str(best) if best else None, str(last) if last else None, pos["best_val"],
                        pos["step"], pos["epoch"], history, stopped)
-
 
 # %% ../nbs/61_train.ipynb #eb65557a
 def _field_type(f: dataclasses.Field):

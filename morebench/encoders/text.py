@@ -48,8 +48,18 @@ def load_text_backbone(
     from transformers import AutoConfig, AutoModel
 
     path = resolve_text_model(cfg.model_name_or_path)
+    layers = {"num_hidden_layers": cfg.num_layers} if cfg.num_layers else {}  # the first N pretrained layers
     try:
-        return AutoModel.from_pretrained(path, local_files_only=not cfg.allow_download), True
+        if not layers:
+            return AutoModel.from_pretrained(path, local_files_only=not cfg.allow_download), True
+        from transformers.utils import logging as hf_logging
+
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # the dropped layers' weights are expected to be unused: no load report
+        try:
+            return AutoModel.from_pretrained(path, local_files_only=not cfg.allow_download, **layers), True
+        finally:
+            hf_logging.set_verbosity(verbosity)
     except (OSError, ValueError) as err:
         if cfg.fallback_model_type is None:
             raise OSError(f"text model {cfg.model_name_or_path!r} is not available locally ({err}); "
@@ -61,7 +71,7 @@ def load_text_backbone(
         warnings.warn(f"text model {cfg.model_name_or_path!r} not found locally: building a RANDOMLY initialised "
                       f"{cfg.fallback_model_type!r} from its default config (fine for shapes/speed, not for results; "
                       "recorded as provenance text_pretrained=False)")
-        return AutoModel.from_config(AutoConfig.for_model(cfg.fallback_model_type, **cfg.fallback_config)), False
+        return AutoModel.from_config(AutoConfig.for_model(cfg.fallback_model_type, **{**cfg.fallback_config, **layers})), False
 
 # %% ../../nbs/43_encoders.text.ipynb #ca822a6f
 _TARGET_CANDIDATES = (("query", "value"), ("q_proj", "v_proj"), ("q_lin", "v_lin"), ("c_attn",),
