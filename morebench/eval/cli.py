@@ -277,7 +277,7 @@ def _summary(res: dict, names, n_boot: int, seed: int, y, s, groups=None, mask=N
            "per_label": {n: per[n]["auroc"] for n in names if n in per},
            "per_label_auprc": {n: per[n]["auprc"] for n in names if n in per},
            "macro_auprc": res["macro_auprc"], "micro_auroc": res["micro_auroc"]}
-    for k in ("macro_f1", "accuracy", "C"):
+    for k in ("macro_f1", "accuracy", "C", "constant_labels"):
         if k in res:
             out[k] = res[k]
     return out
@@ -340,6 +340,10 @@ def run_eval(args: argparse.Namespace) -> dict:
     from morebench.eval.zeroshot import class_prompts, encode_prompts, load_prompt_set, zeroshot_classify
 
     model, cxr_cfg, ecg_cfg, ckpt = load_model(args.preset, args.checkpoint, args.device, args.seed)
+    note = None
+    if args.train_root and Path(args.train_root).resolve() == Path(args.test_root or args.root or args.train_root).resolve():
+        args = argparse.Namespace(**{**vars(args), "root": args.train_root, "train_root": None, "test_root": None})
+        note = "train and test root are one folder: its own splits are used (train/val train, test is scored)"
     task = args.task or DEFAULT_TASKS[args.dataset]
     tower = args.modality or DATASETS[args.dataset]
     test_root = args.test_root or args.root
@@ -354,6 +358,8 @@ def run_eval(args: argparse.Namespace) -> dict:
            "init_seed": ckpt["init_seed"], "provenance": dict(getattr(model, "provenance", {})),
            "preset": args.preset, "state_hash": state_hash(model), "seed": args.seed,
            "synthetic": is_synthetic(test_root), "single_label": single}
+    if note:
+        out["note"] = note
     table, pname, rule = pretrain_set(args.pretrain_pairs, ckpt)  # 4b: checked before anything is scored
     if table is not None:
         out["leak_check"] = {**check_no_leak(test_ds, table, test_source=SOURCES[args.dataset],
@@ -506,7 +512,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _error(f"--dataset {args.dataset}: supported {sorted(DATASETS)}")
     if args.kind not in SUPPORTED[args.dataset]:
         return _error(f"{args.kind} on {args.dataset}: supported kinds {list(SUPPORTED[args.dataset])}")
-    if not (args.root or args.test_root):
+    if not (args.root or args.test_root or args.train_root):
         return _error("give --root, or --test-root (with --train-root for probe/finetune)")
     if args.kind in ("probe", "finetune") and not (args.root or args.train_root):
         return _error(f"{args.kind} needs --root or --train-root")

@@ -124,7 +124,7 @@ def configure_finetune(
         p.requires_grad_(n in want)
     return [n for n, p in clf.named_parameters() if p.requires_grad]
 
-# %% ../../nbs/78_eval.finetune.ipynb #42460bd9
+# %% ../../nbs/78_eval.finetune.ipynb #3fa5e754
 def batch_targets(batch: dict) -> tuple[torch.Tensor, torch.Tensor | None, bool]:
     """(targets, mask or None, single_label) of a collated evaluation batch."""
     if "targets" in batch:
@@ -169,7 +169,7 @@ def dataset_targets(ds: Dataset) -> tuple[np.ndarray, np.ndarray | None]:
         y, m = y[rows], None if m is None else m[rows]
     return y, m
 
-# %% ../../nbs/78_eval.finetune.ipynb #25f7d8ae
+# %% ../../nbs/78_eval.finetune.ipynb #2d20a307
 @dataclass
 class FinetuneConfig:
     """One fine-tuning run (defaults: the official `multimodal_infer.py` recipe, with B-13 fixed)."""
@@ -233,7 +233,7 @@ def _macro(p: dict) -> float:
         return macro_auroc(np.eye(K)[p["y"].astype(int)], p["scores"])
     return macro_auroc(p["y"], p["scores"], p["mask"])
 
-# %% ../../nbs/78_eval.finetune.ipynb #b493bef6
+# %% ../../nbs/78_eval.finetune.ipynb #8afb970b
 def finetune(
     clf: TowerClassifier,  # a classifier (e.g. `TowerClassifier.from_model(model, "xray", 4)`)
     train_ds: Dataset,  # training split (items with the tower's input and labels/targets)

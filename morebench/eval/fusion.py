@@ -158,7 +158,7 @@ def train_fusion(
     head.eval()
     return head, history
 
-# %% ../../nbs/79_eval.fusion.ipynb #ba79df15
+# %% ../../nbs/79_eval.fusion.ipynb #1afd4c4b
 CONDITIONS: dict[str, tuple[bool, bool]] = {"both": (True, True), "xray_only": (True, False),
                                             "ecg_only": (False, True)}  # (X-ray present, ECG present)
 
