@@ -133,3 +133,35 @@ def test_bad_arguments(cohort):
     assert run("probe", "--random-init", "--dataset", "mimic-cxr", "--task", "nope", "--root", c)[0] == 2
     rc, _, err = run("probe", "--random-init", "--dataset", "chexpert", "--root", cohort / "chexpert")
     assert rc == 2 and "lower --n-per-class" in err  # 8 candidates per class, all in a 200-per-class test set
+
+
+def test_pretrain_set_follows_the_run_config(cohort, tmp_path):
+    """A run whose config records `_evaluation_holdout` (the engine applied `exclude_evaluation_sets`) is checked
+    against its pairs without the evaluation sets; without the record, against all its train+val pairs."""
+    from morebench.data.mimic_cxr import build_mimic_cxr_index
+    from morebench.eval.cli import pretrain_set
+
+    run = tmp_path / "run"
+    run.mkdir()
+    idx, _ = build_mimic_cxr_index(cohort / "c" / "mimic-cxr-jpg")
+    test_subjects = set(idx[idx.split == "test"].subject_id)
+    for rec, held in (({"pairs_excluded": 1}, True), (None, False)):
+        (run / "config.json").write_text(json.dumps({"data_root": str(cohort / "c"), "seed": 0,
+                                                     "_evaluation_holdout": rec}))
+        table, name, rule = pretrain_set(None, {"run": str(run)})
+        assert ("held out" in rule) is held and str(cohort / "c") in name
+        if held:
+            assert not (set(table.subject_id) & test_subjects)
+    table, name, rule = pretrain_set(None, {"run": None})
+    assert table is None and name.startswith("not run")
+
+
+def test_one_folder_as_train_and_test_root(cohort):
+    p = cohort / "c" / "ptbxl"
+    rc, a, err = run("probe", "--random-init", "--dataset", "ptbxl", "--root", p, "--json", "--n-boot", "20")
+    assert rc == 0, err
+    for argv in (["--train-root", p, "--test-root", p], ["--train-root", p]):  # never train on what is scored
+        rc, b, err = run("probe", "--random-init", "--dataset", "ptbxl", *argv, "--json", "--n-boot", "20")
+        assert rc == 0, err
+        assert "own splits" in b["note"] and (b["n_train"], b["n_test"]) == (a["n_train"], a["n_test"])
+        assert b["macro_auroc"] == a["macro_auroc"]

@@ -311,7 +311,7 @@ def pretrain_set(arg: str | None, ckpt: dict):
         cfg = json.loads((Path(ckpt["run"]) / "config.json").read_text())
         root = cfg.get("data_root")
         if root and Path(root).is_dir():
-            held = "_evaluation_holdout" in cfg  # the engine records the hold-out when it applies it
+            held = bool(cfg.get("_evaluation_holdout"))  # the engine records the hold-out when it applies it
             rule = "the checkpoint's run config: train+val pairs" + (", evaluation sets held out" if held else "")
             return derived_pretrain_pairs(root, int(cfg.get("seed", 0)), held), f"{root} (from {ckpt['run']})", rule
         return None, f"not run: the run config's data_root {root!r} is not here (give --pretrain-pairs)", None
