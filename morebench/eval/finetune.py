@@ -151,8 +151,11 @@ def classifier_loss(logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | 
 
 def dataset_targets(ds: Dataset) -> tuple[np.ndarray, np.ndarray | None]:
     """(labels, mask) of a dataset without loading its images/signals where it keeps them (else item by item)."""
-    base = ds.dataset if isinstance(ds, Subset) else ds
-    rows = np.asarray(ds.indices) if isinstance(ds, Subset) else None
+    if isinstance(ds, Subset):  # (nested) subsets: the parent's targets, indexed
+        y, m = dataset_targets(ds.dataset)
+        rows = np.asarray(ds.indices, dtype=int)
+        return y[rows], None if m is None else m[rows]
+    base = ds
     y = m = None
     if getattr(base, "mask", None) is not None and getattr(base, "y", None) is not None:
         y, m = np.asarray(base.y), np.asarray(base.mask)
@@ -165,8 +168,6 @@ def dataset_targets(ds: Dataset) -> tuple[np.ndarray, np.ndarray | None]:
     if y is None:
         items = [base[i] for i in range(len(base))]
         y = np.stack([np.asarray(it["labels"]) for it in items if "labels" in it])
-    if rows is not None:
-        y, m = y[rows], None if m is None else m[rows]
     return y, m
 
 # %% ../../nbs/78_eval.finetune.ipynb #2d20a307
