@@ -248,7 +248,7 @@ def explain_xray(
     up = F.interpolate(patches[:, None], size=(H, W), mode="bilinear", align_corners=False)[:, 0]
     return XrayExplanation(patches, up, rollout, ixg, tr.score)
 
-# %% ../../nbs/80_explain.relevance.ipynb #a83ec22e
+# %% ../../nbs/80_explain.relevance.ipynb #6e601caa
 def ecg_token_windows(
     patch_embed: nn.Module,  # an `EcgPatchEmbed` (two strided Conv1d)
     num_samples: int,  # T, samples of the record
@@ -274,7 +274,7 @@ def tokens_to_samples(
     count = cover.sum(0)
     return (relevance @ cover) / count.clamp_min(1.0)
 
-# %% ../../nbs/80_explain.relevance.ipynb #c0e7813a
+# %% ../../nbs/80_explain.relevance.ipynb #015e7460
 @dataclass
 class EcgExplanation:
     """Relevance of an ECG target: per token and per sample."""
@@ -302,7 +302,7 @@ def explain_ecg(
                           tokens_to_samples(tr.rollout[:, 0, 1:], starts, window, T),
                           (tr.input * tr.input_grad).sum(1), tr.score)
 
-# %% ../../nbs/80_explain.relevance.ipynb #bd625742
+# %% ../../nbs/80_explain.relevance.ipynb #d9d2d81c
 def train_toy(
     tower: nn.Module,  # an X-ray or ECG tower
     make_batch: Callable[[torch.Generator], tuple[torch.Tensor, torch.Tensor]],  # generator -> (inputs, labels [B])
@@ -367,7 +367,7 @@ def toy_segment_batch(
             x[i, :, signal[0]:signal[1]] += burst
     return x, y
 
-# %% ../../nbs/80_explain.relevance.ipynb #a22c8a41
+# %% ../../nbs/80_explain.relevance.ipynb #79c66e79
 @dataclass
 class TextExplanation:
     """Relevance of a text target over tokens and words of one note."""

@@ -94,7 +94,7 @@ def cascading_randomization(
         r["mean"], r["n_defined"] = float(np.nanmean(s)) if np.isfinite(s).any() else float("nan"), int(np.isfinite(s).sum())
     return rows
 
-# %% ../../nbs/81_explain.sanity.ipynb #9c73c4d9
+# %% ../../nbs/81_explain.sanity.ipynb #5f8501c8
 def patch_masker(
     grid: tuple[int, int],  # (gh, gw) patch grid
     baseline: str = "mean",  # "mean" (per image and channel) or "zero"
@@ -129,7 +129,7 @@ def segment_relevance(
     padded = torch.nn.functional.pad(sample_map, (0, n * segment - T), value=float("nan"))
     return padded.reshape(B, n, segment).nanmean(-1)
 
-# %% ../../nbs/81_explain.sanity.ipynb #178891d8
+# %% ../../nbs/81_explain.sanity.ipynb #e7886fa7
 def _curve(score, x, order, masker, steps, insert):
     B, n = order.shape
     out = []
