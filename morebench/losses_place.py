@@ -171,6 +171,10 @@ class PlaceHead(nn.Module):
         return cls(model.xray.num_features, model.text.num_features, num_prefix_tokens(model.xray), delim,
                    sorted(set(special)), **kwargs)
 
+    def no_weight_decay(self) -> set[str]:
+        """The query tokens are embeddings, not weights: no decay (as a ViT's CLS token)."""
+        return {"vpoe.queries"}
+
     def forward(
         self,
         ctx: dict,  # "xray" images, "xray_tokens" [B, P+N, D], "text_tokens" [B, L, H], "input_ids", "attention_mask"
