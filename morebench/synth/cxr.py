@@ -14,7 +14,7 @@ from scipy import ndimage
 
 # %% auto #0
 __all__ = ['DEVICES', 'F', 'GREY_LUT_FILE', 'SHAPE_FILE', 'device_set', 'render_cxr', 'mask_ctr', 'grey_lut', 'grey_histogram',
-           'fit_grey_lut', 'fit_shape_stats', 'shape_stats', 'inspiration_level']
+           'fit_grey_lut', 'fit_shape_stats', 'shape_stats', 'ctr_draw', 'inspiration_level']
 
 # %% ../../nbs/33_synth.cxr.ipynb #cfacc0b7
 def _ramp(z, edge):
@@ -668,6 +668,28 @@ def shape_stats() -> dict | None:
         return json.loads(resources.files("morebench").joinpath("resources", SHAPE_FILE).read_text())
     except (FileNotFoundError, ModuleNotFoundError):
         return None
+
+
+def ctr_draw(
+    u: float,  # a uniform(0, 1) draw (the patient's quantile)
+    cardiomegaly: bool,  # which group's distribution
+) -> float:
+    """A cardiothoracic ratio at quantile `u` of the real CTR distribution with or without cardiomegaly (the fitted
+    p5..p95, linear in the normal score and extended linearly beyond p5/p95; N(0.469/0.549, 0.045) without stats)."""
+    from scipy.stats import norm
+
+    z = float(norm.ppf(np.clip(u, 1e-4, 1 - 1e-4)))
+    st = shape_stats()
+    if st is None:
+        return (0.549 if cardiomegaly else 0.469) + 0.045 * z
+    q = st["ctr_cardiomegaly" if cardiomegaly else "ctr_no_cardiomegaly"]
+    zk = np.array([-1.6449, -0.6745, 0.0, 0.6745, 1.6449])
+    v = np.array([q["p5"], q["p25"], q["p50"], q["p75"], q["p95"]])
+    if z < zk[0]:
+        return float(v[0] + (z - zk[0]) * (v[1] - v[0]) / (zk[1] - zk[0]))
+    if z > zk[-1]:
+        return float(v[-1] + (z - zk[-1]) * (v[-1] - v[-2]) / (zk[-1] - zk[-2]))
+    return float(np.interp(z, zk, v))
 
 
 def inspiration_level(

@@ -589,7 +589,11 @@ def radiology_report(
         impression_text = "\n\n".join(f"{k + 1}. {s.text}" for k, s in enumerate(imp))
     else:
         impression_text = " ".join(s.text for s in imp)
-    if any(s.labels.get(k) == 1 for s in imp for k in ("Pneumothorax", "Pneumonia")) and rng.random() < 0.6:
+    # a telephone call goes with urgent findings, but also with new lines and tubes, a new nodule or a worsening
+    urgent = any(s.labels.get(k) == 1 for s in imp for k in ("Pneumothorax", "Pneumonia"))
+    other = any(s.labels.get(k) == 1 for s in imp for k in ("Support Devices", "Lung Lesion", "Consolidation", "Edema",
+                                                            "Pleural Effusion"))
+    if rng.random() < (0.45 if urgent else 0.1 if other else 0.015):
         impression_text += (f"\n\nFindings were communicated by Dr. ___ to Dr. ___ by telephone at {_clock(rng)}"
                             f" on ___, {_pick(rng, ['at the time of discovery', 'about 15 minutes after discovery', 'upon review'])}.")
     # header
