@@ -181,8 +181,11 @@ def _study_state(p, k: int, severity: int, episode_lobe: str | None, rng, diffic
     p_atel = 0.1 + 0.1 * (view == "AP") + 0.15 * (eff_l + eff_r > 0)
     atel = str(rng.choice(["left_base", "right_base", "bibasilar"])) if rng.random() < p_atel else "none"
     ptx = str(rng.choice(["left", "right"])) if rng.random() < (0.05 if devices else 0.012) else "none"
+    # the pleural gap as drawn (image half-widths, ~17.5 cm): the report's size is read from it
+    ptx_size = round(float(np.clip(rng.lognormal(np.log(0.07), 0.6), 0.025, 0.25)), 3) if ptx != "none" else 0.0
     return dict(view=view, edema_grade=edema, effusion_left=round(eff_l, 3), effusion_right=round(eff_r, 3),
                 consolidation=consolidation, pneumonia=bool(pneumonia), atelectasis=atel, pneumothorax=ptx,
+                pneumothorax_size=ptx_size,
                 support_devices=bool(devices), devices=";".join(device_list), lung_lesion=bool(rng.random() < 0.03),
                 fracture=bool(rng.random() < 0.015))
 
@@ -330,7 +333,7 @@ def sample_ecg_studies(
             if rhythm == "af":
                 hr = float(np.clip(rng.normal(92 + 8 * acuity, 18), 55, 160))
             else:
-                hr = float(np.clip(rng.normal(69 + 9 * acuity + 4 * p.hf, 11), 42, 150))
+                hr = round(float(np.clip(rng.normal(69 + 9 * acuity + 4 * p.hf, 11), 42, 150)), 1)  # as written
                 rhythm = "sinus_tachy" if hr > 100 else "sinus_brady" if hr < 60 else "sinus"
             conduction = p.conduction if not (rhythm == "af" and p.conduction == "avb1") else "none"
             paced = bool(getattr(p, "pacemaker", False)) and rng.random() < 0.8

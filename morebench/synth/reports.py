@@ -16,8 +16,8 @@ from ..formats import CHEXPERT_LABELS
 from .cxr import device_set
 
 # %% auto #0
-__all__ = ['LOBE_NAMES', 'DEVICE_TEXT', 'INCIDENTAL', 'INDICATIONS', 'QUESTIONS', 'GENERIC_INDICATIONS', 'P_SPECIFIC_INDICATION',
-           'radiology_report']
+__all__ = ['LOBE_NAMES', 'PTX_CM_PER_UNIT', 'DEVICE_TEXT', 'INCIDENTAL', 'INDICATIONS', 'QUESTIONS', 'GENERIC_INDICATIONS',
+           'P_SPECIFIC_INDICATION', 'radiology_report']
 
 # %% ../../nbs/34_synth.reports.ipynb #f840f069
 LOBE_NAMES = {"RUL": ["right upper lobe", "right upper lung"], "RML": ["right middle lobe", "right middle lobe"],
@@ -200,6 +200,9 @@ def _effusion_sentences(state, prior, unc, rng):
     return [_S(s, {"Pleural Effusion": val})], [_S(imp, {"Pleural Effusion": val})]
 
 
+PTX_CM_PER_UNIT = 17.5  # cm per anatomical x unit: the image half-width of a ~35 cm film (33_synth.cxr)
+
+
 def _pneumothorax_sentences(state, prior, unc, rng):
     side = state.get("pneumothorax", "none") or "none"
     if side == "none":
@@ -208,13 +211,22 @@ def _pneumothorax_sentences(state, prior, unc, rng):
             s = f"Possible tiny {sd} apical pneumothorax."
             return [_S(s, {"Pneumothorax": -1})], [_S(s, {"Pneumothorax": -1})]
         return [], []
-    size = _pick(rng, ["small", "small", "moderate", "tiny"])
+    gap = state.get("pneumothorax_size")
+    cm = float(gap) * PTX_CM_PER_UNIT if gap is not None and gap == gap and float(gap) > 0 else None
+    if cm is None:
+        size = _pick(rng, ["small", "small", "moderate", "tiny"])
+    else:  # the size the film shows: the pleural gap as drawn (33_synth.cxr), in cm
+        size = "tiny" if cm < 0.7 else "small" if cm < 2.0 else "moderate" if cm < 3.5 else "large"
     ch = _change(prior, "pneumothorax", 1.0, rng)
     if "pneumothorax" in unc:
         s = f"Possible {size} {side} apical pneumothorax."
         return [_S(s, {"Pneumothorax": -1})], [_S(s, {"Pneumothorax": -1})]
-    s = _pick(rng, [f"There is a {size} {side} pneumothorax{ch}.", f"{_cap(size)} {side} apical pneumothorax{ch}.",
-                    f"A {size} {side} pneumothorax is present, with a visible visceral pleural line{ch}."])
+    opts = [f"There is a {size} {side} pneumothorax{ch}.", f"{_cap(size)} {side} apical pneumothorax{ch}.",
+            f"A {size} {side} pneumothorax is present, with a visible visceral pleural line{ch}."]
+    if cm is not None:
+        opts += [f"There is a {size} {side} apical pneumothorax measuring approximately {cm:.1f} cm{ch}.",
+                 f"{_cap(side)} pneumothorax, with the pleural line {cm:.1f} cm from the chest wall{ch}."]
+    s = _pick(rng, opts)
     return [_S(s, {"Pneumothorax": 1})], [_S(f"{_cap(size)} {side} pneumothorax.", {"Pneumothorax": 1})]
 
 
