@@ -592,8 +592,13 @@ def _lateral(state, rng, n):
     x, y, lung = at["x"], at["y"], at["lung"]
     ctr = float(state.get("ctr", 0.45) or 0.45)
     s = ctr / 0.45
-    hx, hy = F(-0.3 + 0.08 * (s - 1)), F(0.56)
-    hr = ((x - hx) / F(0.28 * s)) ** 2 + ((y - hy) / F(0.2 + 0.04 * (s - 1))) ** 2
+    # the heart sits anterior-inferior, on the diaphragm and against the lower sternum, its long axis running from
+    # upper-posterior to lower-anterior (a tilted ellipse in pixel-isotropic coordinates: y counts double)
+    hx, hy = F(-0.3 + 0.05 * (s - 1)), F(0.6)
+    dx, dy = x - hx, F(2) * (y - hy)
+    a1 = (dx * F(-0.55) + dy * F(0.83)) / F(0.42 * s)
+    a2 = (dx * F(0.83) + dy * F(0.55)) / F(0.3 * s)
+    hr = a1 * a1 + a2 * a2
     heart = _ramp(1 - hr, 0.15) * (F(0.7) + F(0.3) * np.sqrt(np.clip(1 - hr, 0, 1))) * (1 - _ramp(y - at["dia"] - F(0.01), 0.02))
     add, air, vfac = F(0), F(1), F(1)
     grade = int(state.get("edema_grade", 0) or 0)
