@@ -322,8 +322,11 @@ def _lungs_shape(n: int, ap: bool, atel: str, anatomy: int) -> dict | None:
         i = int(np.argmax(c[:, 1]))
         ycp[side] = F(c[i, 1])
         domes[side] = F(c[i, 1] - 1.3 * max(abs(float(c[i, 0])) - 0.4, 0.0) ** 2)
-    ydia = _dia_y(u, np.where(right, domes["right"], domes["left"]))
-    lung = np.asarray(im, np.float32) * _ramp(ydia - y, 0.006)  # (the film is blurred once, in `render_cxr`)
+    # (the diaphragm height depends on the column only: computed on one row, broadcast; the film is blurred once,
+    # in `render_cxr`, so the rasterised edge needs no smoothing here)
+    ydia = np.broadcast_to(_dia_y(u[0], np.where(right[0], domes["right"], domes["left"]))[None, :], (n, n))
+    below = y - ydia
+    lung = np.asarray(im, np.float32) * _ramp(-below, 0.006)
     # the lateral margin of each lung in each row (distance from the midline): the outline from apex to the angle
     rows = (np.arange(n, dtype=np.float32) + 0.5) / n
     lat = []
@@ -334,8 +337,8 @@ def _lungs_shape(n: int, ap: bool, atel: str, anatomy: int) -> dict | None:
     ulat = np.where(right, lat[0][:, None], lat[1][:, None])
     ya = F(min(float(c[:, 1].min()) for c in out))
     yc = F(min(domes.values()) - 0.055)
-    medi = _superior_mediastinum(n) * _ramp(yc - y, 0.05)
-    abdomen = _ramp(y - ydia, 0.004) * (F(0.8) + F(0.4) * np.clip(y - ydia, 0, 0.5))
+    medi = _superior_mediastinum(n) * _ramp(yc - y[:, :1], 0.05)
+    abdomen = _ramp(below, 0.004) * (F(0.8) + F(0.4) * np.clip(below, 0, 0.5))
     bw = _window(n, 0.2, 0.52, float(domes["left"]), float(domes["left"]) + 0.14)  # the gastric bubble's box
     bx, by = x[bw], y[bw] - domes["left"]
     bub = _ramp(F(0.055) - np.hypot((bx - F(0.36)) * F(0.8), (by - F(0.07)) * F(1.6)), 0.01) * _ramp(by - F(0.045), 0.004)
