@@ -130,7 +130,8 @@ def test_xray_anatomy_persists(cohort):
     assert len(subj) >= 10
     same = [_iou(*masks[s]) for s in subj]
     diff = [_iou(masks[a][0], masks[b][1]) for a, b in zip(subj, subj[1:])]
-    assert np.median(same) > np.median(diff) + 0.03, (np.median(same), np.median(diff))
+    # (measured: 0.89 vs 0.66; the former generator, 16 shared anatomies with five inspiration levels: 0.90 vs 0.77)
+    assert np.median(same) > np.median(diff) + 0.18, (np.median(same), np.median(diff))
     assert np.mean(np.array(same) > np.median(diff)) > 0.7
 
 
