@@ -3,10 +3,11 @@ interval and the cardiothoracic ratio overlap between positives and negatives (b
 as in real data. Computed from the cohort state (no files written) exactly as the writer derives machine measurements
 and statements, so the test is fast; `morebench.synth.audit.audit_cohort` runs the same audit on a written cohort.
 
-Tolerance: the audit flags AUROC > 0.95. On 2,000 patients the expected worst feature is ~0.90-0.93 (RBBB's QRS
-duration; seeds 0-3 gave 0.904-0.937), so the assertion at 0.95 leaves a margin of ~2 standard errors; on 500
-patients (≈15-40 positives per ECG label) the sampling error is larger, so the test there asserts the mean over
-three seeds."""
+Tolerance: the audit flags AUROC > 0.95; these tests ask for clearly below it, 0.93. On 2,000 patients the worst
+feature is RBBB's QRS duration, 0.894 for seed 0 (seeds 0-3 of an earlier draw: 0.904-0.937); on 500 patients
+(≈15-40 positives per ECG label) the sampling error is larger, so the test there asserts the mean over three seeds
+(worst mean 0.888) below 0.93 and every single value below 0.95 (worst 0.918). The former generator (QRS >= 110 ms
+only with a block, PR clamped at 201 ms, cart error 6 ms) gave 0.944 at 2,000 and a mean of 0.949 at 500: it fails."""
 from __future__ import annotations
 
 import numpy as np
@@ -43,7 +44,7 @@ def _ecg_audit(cohort) -> pd.DataFrame:
 def test_no_shortcut_at_2000_patients():
     a = _ecg_audit(sample_cohort(2000, seed=0).part("mimic"))
     assert (a.n_pos >= 50).all(), a
-    assert a.auroc.max() < 0.95, a
+    assert a.auroc.max() < 0.93, a
     # the findings still show: each named interval separates its label far better than chance
     best = a.set_index("label").auroc
     assert best["RBBB"] > 0.8 and best["LBBB"] > 0.8 and best["1AVB"] > 0.7 and best["Cardiomegaly"] > 0.75, a
@@ -52,8 +53,8 @@ def test_no_shortcut_at_2000_patients():
 def test_no_shortcut_at_500_patients():
     a = pd.concat([_ecg_audit(sample_cohort(500, seed=s).part("mimic")).assign(seed=s) for s in (0, 1, 2)])
     mean = a.groupby("label").auroc.mean()
-    assert mean.max() < 0.95, a
-    assert (a.auroc < 0.97).all(), a
+    assert mean.max() < 0.93, a
+    assert (a.auroc < 0.95).all(), a
 
 
 def test_audit_sees_a_planted_threshold():
