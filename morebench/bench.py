@@ -25,13 +25,14 @@ import yaml
 from .report import SYNTHETIC_BANNER
 
 # %% auto #0
-__all__ = ['TOOL_DIR_VARS', 'PROFILES', 'COHORT_DATASETS', 'CATEGORY', 'OPTIONAL_PARAMS', 'scratch_dir', 'tool_env', 'tool_dirs',
-           'console_main', 'BenchEntry', 'load_manifest', 'profile_settings', 'zoo_objectives', 'notebook_parameters',
-           'check_parameters', 'run_notebook', 'param_path', 'param_choice', 'cohort_stamp', 'ensure_cohort',
-           'summarize_cohort', 'summaries_markdown', 'train_config', 'config_hash', 'pretrain_child', 'pretrain',
-           'load_for_eval', 'file_sha256', 'asset_hash', 'ptbxl_splits', 'mimic_cxr_splits', 'paired_split',
-           'multi_hot', 'file_outputs', 'write_report', 'default_notebooks_dir', 'select_entries', 'data_label',
-           'objectives_needed', 'entry_params', 'run_entry', 'run_paper', 'main_paper']
+__all__ = ['TOOL_DIR_VARS', 'PROFILES', 'ZOO_BASES', 'COHORT_DATASETS', 'CATEGORY', 'OPTIONAL_PARAMS', 'scratch_dir', 'tool_env',
+           'tool_dirs', 'console_main', 'BenchEntry', 'load_manifest', 'profile_settings', 'preset_base',
+           'zoo_objectives', 'objective_overrides', 'load_preset_kwargs', 'notebook_parameters', 'check_parameters',
+           'run_notebook', 'param_path', 'param_choice', 'cohort_stamp', 'ensure_cohort', 'summarize_cohort',
+           'summaries_markdown', 'train_config', 'config_hash', 'pretrain_child', 'pretrain', 'load_for_eval',
+           'file_sha256', 'asset_hash', 'ptbxl_splits', 'mimic_cxr_splits', 'paired_split', 'multi_hot', 'run_record',
+           'file_outputs', 'write_report', 'default_notebooks_dir', 'select_entries', 'data_label', 'objectives_needed',
+           'entry_params', 'run_entry', 'run_paper', 'main_paper']
 
 # %% ../nbs/91_bench.ipynb #cfc521c4
 TOOL_DIR_VARS: dict[str, str] = {  # environment variable -> sub-folder of the scratch folder
@@ -119,7 +120,7 @@ def load_manifest(path: str | os.PathLike) -> list[BenchEntry]:
 # %% ../nbs/91_bench.ipynb #9311e2a9
 PROFILES: dict[str, dict] = {
     # pytest's profile: a tiny cohort and two optimiser steps, so that every notebook runs in seconds
-    "ci": {"patients": 80, "recipe": "tiny", "synthetic": True, "zoo": ("more", "clip"), "n_boot": 100,
+    "ci": {"patients": 80, "recipe": "tiny", "synthetic": True, "zoo": ("more", "siglip"), "n_boot": 100,
            "fractions": (0.1, 1.0), "draws": 2, "tsne_points": 60,
            "train": {"max_steps": 2, "batch_size": 8, "epochs": 1, "val_batches": 1, "eval_at_start": False}},
     # `make paper` on CPU: the whole suite within ~15 min on 2 cores (the step budget is the knob: `max_steps`)
@@ -141,13 +142,44 @@ def profile_settings(
     return dict(PROFILES[profile])
 
 
+ZOO_BASES: tuple[str, ...] = ("infonce", "clip", "siglip", "m3col", "medclip")  # pairwise objectives of the zoo
+
+
+def preset_base(preset: str) -> str | None:
+    """The pairwise base loss of a preset's MoRE objective (tiny: clip; paper: infonce)."""
+    from morebench.config import load_preset
+
+    return load_preset(preset).to_dict().get("loss_kwargs", {}).get("base")
+
+
 def zoo_objectives(profile: str) -> list[str]:
-    """The objectives of the loss-zoo table in `profile` (MoRE's own objective first)."""
+    """The objectives the loss zoo trains in `profile`: MoRE's own first, then every pairwise objective of
+    `list_losses()` used as the base of MoRE's three-pair sum (the one the preset already uses is MoRE's own run)."""
     from morebench.losses import list_losses
 
-    z = profile_settings(profile)["zoo"]
-    names = list(list_losses()) if z == "all" else list(z)
-    return ["more"] + [n for n in names if n != "more"]
+    s = profile_settings(profile)
+    z, own = s["zoo"], preset_base(s["recipe"])
+    names = [n for n in list_losses() if n in ZOO_BASES] if z == "all" else list(z)
+    return ["more"] + [n for n in names if n not in ("more", own)]
+
+
+def objective_overrides(objective: str, preset: str) -> dict:
+    """TrainConfig fields of one zoo objective: MoRE's three-pair sum with `objective` as its pairwise base (MoRE's
+    own: the preset's objective unchanged); any other objective by name, on its own."""
+    if objective == "more":
+        return {}
+    if objective in ZOO_BASES:
+        kw = load_preset_kwargs(preset)
+        return {"loss": "more", "model_overrides": {"loss_kwargs": {**kw, "base": objective}}}
+    return {"loss": objective, "model_overrides": {"loss_kwargs": {}}}
+
+
+def load_preset_kwargs(preset: str) -> dict:
+    """`loss_kwargs` of a preset."""
+    from morebench.config import load_preset
+
+    return dict(load_preset(preset).to_dict().get("loss_kwargs", {}))
+
 
 # %% ../nbs/91_bench.ipynb #7ed865fd
 def notebook_parameters(notebook: str | os.PathLike) -> dict[str, dict]:
@@ -309,7 +341,7 @@ def train_config(
 
     s = profile_settings(profile)
     name = s["recipe"]
-    return recipe(name, **{**s["train"], "loss": objective, "data_root": str(data_root), "seed": int(seed),
+    return recipe(name, **{**s["train"], **objective_overrides(objective, name), "data_root": str(data_root), "seed": int(seed),
                            "device": device, "progress": False, "out": str(Path(runs_dir) / f"{name}-{objective}")})
 
 
@@ -324,6 +356,7 @@ def pretrain_child(cfg_path: str) -> None:
     """Run `train` on the config in `cfg_path` (JSON) and write `compute.json` beside it (in a child process)."""
     import resource
 
+    import numpy as np
     import torch
 
     from morebench.train import TrainConfig, train
@@ -338,7 +371,7 @@ def pretrain_child(cfg_path: str) -> None:
     compute = {"wall_time_s": round(wall, 2), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                "device": torch.cuda.get_device_name(0) if cfg.device.startswith("cuda") else "cpu",
                "steps": res.steps, "samples_per_s": round(n / max(wall, 1e-9), 2), "stopped": res.stopped,
-               "best_val_loss": res.best_val_loss}
+               "best_val_loss": res.best_val_loss if np.isfinite(res.best_val_loss) else None}  # inf: never validated
     (Path(cfg.out) / "compute.json").write_text(json.dumps(compute, indent=1, default=str))
 
 
@@ -459,6 +492,25 @@ def multi_hot(labels) -> Any:
 
     y = np.nan_to_num(np.asarray(labels, dtype=float), nan=0.0)
     return (y == 1).astype(float)
+
+def run_record(
+    checkpoint: str | os.PathLike,  # a checkpoint folder or its run folder
+) -> dict:
+    """What a pre-training run recorded: {"run", "train" (its TrainConfig as used), "compute", "epochs" (rows)}."""
+    import csv
+
+    from morebench.checkpoint import resolve_checkpoint
+
+    folder = resolve_checkpoint(checkpoint)
+    for run in (folder, *folder.parents[:3]):
+        f = run / "config.json"
+        if f.is_file() and "lr" in (d := json.loads(f.read_text())):
+            comp = run / "compute.json"
+            ep = run / "epochs.csv"
+            return {"run": str(run), "checkpoint": str(folder), "train": d,
+                    "compute": json.loads(comp.read_text()) if comp.is_file() else {},
+                    "epochs": list(csv.DictReader(ep.open())) if ep.is_file() else []}
+    raise FileNotFoundError(f"{folder}: no run config.json (with the training recipe) in it or above it")
 
 # %% ../nbs/91_bench.ipynb #12380914
 CATEGORY = {".csv": "tables", ".md": "tables", ".tex": "tables", ".png": "figures", ".pdf": "figures",

@@ -133,7 +133,7 @@ def _jsonable(x: Any) -> Any:
             return x.item()
         except (ValueError, RuntimeError):
             pass
-    if isinstance(x, float) and math.isnan(x):
+    if isinstance(x, float) and not math.isfinite(x):  # NaN / ±inf: JSON has no such numbers
         return None
     return x
 
