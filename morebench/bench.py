@@ -309,7 +309,10 @@ def summarize_cohort(cohort: str | os.PathLike, datasets: dict | None = None) ->
         except (KeyError, ImportError) as e:
             results[name] = {"dataset": name, "error": f"no summary for {name}: {e}"}
             continue
-        results[name] = fn(root, task=task)
+        try:
+            results[name] = fn(root, task=task)
+        except (OSError, ValueError) as e:  # DataError is a ValueError: a folder that is not this dataset
+            results[name] = {"dataset": name, "error": f"{type(e).__name__}: {e}"}
     return results
 
 
@@ -773,6 +776,7 @@ def run_paper(
                   + (r["error"] or f"{c.get('steps')} steps, {c.get('wall_time_s')} s, {c.get('peak_rss_mb')} MB"), flush=True)
             runs.append(r)
         ckpts = {r["objective"]: r["checkpoint"] for r in runs if r["checkpoint"]}
+        print(f"benchmark notebooks: {nb_dir}", flush=True)
         common = {"data_root": str(root), "seed": seed, "profile": profile, "device": device, "synthetic": synthetic,
                   "checkpoint": ckpts.get("more", ""), "checkpoints": ckpts, "cache_dir": str(out / "cache"),
                   "summaries_json": str(sj)}
