@@ -126,7 +126,7 @@ PROFILES: dict[str, dict] = {
     # `make paper` on CPU: the whole suite within ~15 min on 2 cores (the step budget is the knob: `max_steps`)
     "smoke": {"patients": 400, "recipe": "tiny", "synthetic": True, "zoo": "all", "n_boot": 1000,
               "fractions": (0.01, 0.1, 1.0), "draws": 5, "tsne_points": 500,
-              "train": {"max_steps": 24, "batch_size": 32, "epochs": 100, "val_batches": 2, "eval_at_start": False}},
+              "train": {"max_steps": 12, "batch_size": 32, "epochs": 100, "val_batches": 2, "eval_at_start": False}},
     # real PhysioNet data under --data-root, the paper's recipe, on a GPU
     "paper": {"patients": None, "recipe": "paper", "synthetic": False, "zoo": "all", "n_boot": 1000,
               "fractions": (0.01, 0.1, 1.0), "draws": 5, "tsne_points": 2000, "train": {}},
