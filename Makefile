@@ -6,7 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 SCRATCH := $(CURDIR)/.scratch
 OUT ?= outputs
-PATIENTS ?= 2000
+PATIENTS ?=
+PROFILE ?= smoke
 SEED ?= 0
 
 # Offline by construction: a hidden hub download fails at once. Tool state goes to a scratch folder, not ~.
@@ -58,9 +59,10 @@ pytest: venv
 
 test: sync lint nbtest pytest
 
-# The main job: every benchmark notebook on the embedded (synthetic) default data, on CPU.
+# The main job: every benchmark notebook on the embedded (synthetic) default data, on CPU (profile smoke; its step
+# budget lives in morebench.bench.PROFILES). PATIENTS= overrides the profile's cohort size.
 paper: venv
-	$(BIN)/morebench paper --out $(OUT) --patients $(PATIENTS) --seed $(SEED)
+	$(BIN)/morebench paper --profile $(PROFILE) --out $(OUT) --seed $(SEED) $(if $(PATIENTS),--patients $(PATIENTS))
 
 # JupyterLab on the notebooks (nbs/ = the library, more_nb/ = the benchmarks); installs the `lab` extra first.
 # (JupyterLab's extension manager calls npm: its cache and logs go to .scratch/npm, not ~/.npm.)

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -21,10 +25,14 @@ import yaml
 from .report import SYNTHETIC_BANNER
 
 # %% auto #0
-__all__ = ['TOOL_DIR_VARS', 'COHORT_DATASETS', 'scratch_dir', 'tool_env', 'tool_dirs', 'console_main', 'BenchEntry',
-           'load_manifest', 'notebook_parameters', 'check_parameters', 'run_notebook', 'param_path', 'param_choice',
-           'cohort_stamp', 'ensure_cohort', 'summarize_cohort', 'summaries_markdown', 'default_notebooks_dir',
-           'select_entries', 'run_paper', 'main_paper']
+__all__ = ['TOOL_DIR_VARS', 'PROFILES', 'ZOO_BASES', 'COHORT_DATASETS', 'CATEGORY', 'OPTIONAL_PARAMS', 'scratch_dir', 'tool_env',
+           'tool_dirs', 'console_main', 'BenchEntry', 'load_manifest', 'profile_settings', 'preset_base',
+           'zoo_objectives', 'objective_overrides', 'load_preset_kwargs', 'notebook_parameters', 'check_parameters',
+           'run_notebook', 'param_path', 'param_choice', 'cohort_stamp', 'ensure_cohort', 'summarize_cohort',
+           'summaries_markdown', 'train_config', 'config_hash', 'pretrain_child', 'pretrain', 'load_for_eval',
+           'file_sha256', 'asset_hash', 'ptbxl_splits', 'mimic_cxr_splits', 'paired_split', 'multi_hot', 'run_record',
+           'file_outputs', 'write_report', 'default_notebooks_dir', 'select_entries', 'data_label', 'objectives_needed',
+           'entry_params', 'run_entry', 'run_paper', 'main_paper']
 
 # %% ../nbs/91_bench.ipynb #cfc521c4
 TOOL_DIR_VARS: dict[str, str] = {  # environment variable -> sub-folder of the scratch folder
@@ -87,6 +95,7 @@ class BenchEntry:
     notebook: str  # file name inside the notebooks folder
     params: dict = field(default_factory=dict)  # papermill parameters on the embedded default
     outputs: list = field(default_factory=list)  # files the notebook must write into its out_dir
+    needs: list = field(default_factory=list)  # pre-trained models it reads: "more" (MoRE's objective) or "zoo" (every objective)
 
 
 def load_manifest(path: str | os.PathLike) -> list[BenchEntry]:
@@ -107,6 +116,70 @@ def load_manifest(path: str | os.PathLike) -> list[BenchEntry]:
             raise ValueError(f"{path}: entry {e.name!r} names {e.notebook}, which does not exist")
         entries.append(e)
     return entries
+
+# %% ../nbs/91_bench.ipynb #9311e2a9
+PROFILES: dict[str, dict] = {
+    # pytest's profile: a tiny cohort and two optimiser steps, so that every notebook runs in seconds
+    "ci": {"patients": 80, "recipe": "tiny", "synthetic": True, "zoo": ("more", "siglip"), "n_boot": 100,
+           "fractions": (0.1, 1.0), "draws": 2, "tsne_points": 60,
+           "train": {"max_steps": 2, "batch_size": 8, "epochs": 1, "val_batches": 1, "eval_at_start": False}},
+    # `make paper` on CPU: the whole suite within ~15 min on 2 cores (the step budget is the knob: `max_steps`)
+    "smoke": {"patients": 400, "recipe": "tiny", "synthetic": True, "zoo": "all", "n_boot": 1000,
+              "fractions": (0.01, 0.1, 1.0), "draws": 5, "tsne_points": 500,
+              "train": {"max_steps": 12, "batch_size": 32, "epochs": 100, "val_batches": 2, "eval_at_start": False}},
+    # real PhysioNet data under --data-root, the paper's recipe, on a GPU
+    "paper": {"patients": None, "recipe": "paper", "synthetic": False, "zoo": "all", "n_boot": 1000,
+              "fractions": (0.01, 0.1, 1.0), "draws": 5, "tsne_points": 2000, "train": {}},
+}
+
+
+def profile_settings(
+    profile: str,  # "ci", "smoke" or "paper"
+) -> dict:
+    """The settings of a run profile (cohort size, train recipe and step budget, bootstrap size, label fractions …)."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+    return dict(PROFILES[profile])
+
+
+ZOO_BASES: tuple[str, ...] = ("infonce", "clip", "siglip", "m3col", "medclip")  # pairwise objectives of the zoo
+
+
+def preset_base(preset: str) -> str | None:
+    """The pairwise base loss of a preset's MoRE objective (tiny: clip; paper: infonce)."""
+    from morebench.config import load_preset
+
+    return load_preset(preset).to_dict().get("loss_kwargs", {}).get("base")
+
+
+def zoo_objectives(profile: str) -> list[str]:
+    """The objectives the loss zoo trains in `profile`: MoRE's own first, then every pairwise objective of
+    `list_losses()` used as the base of MoRE's three-pair sum (the one the preset already uses is MoRE's own run)."""
+    from morebench.losses import list_losses
+
+    s = profile_settings(profile)
+    z, own = s["zoo"], preset_base(s["recipe"])
+    names = [n for n in list_losses() if n in ZOO_BASES] if z == "all" else list(z)
+    return ["more"] + [n for n in names if n not in ("more", own)]
+
+
+def objective_overrides(objective: str, preset: str) -> dict:
+    """TrainConfig fields of one zoo objective: MoRE's three-pair sum with `objective` as its pairwise base (MoRE's
+    own: the preset's objective unchanged); any other objective by name, on its own."""
+    if objective == "more":
+        return {}
+    if objective in ZOO_BASES:
+        kw = load_preset_kwargs(preset)
+        return {"loss": "more", "model_overrides": {"loss_kwargs": {**kw, "base": objective}}}
+    return {"loss": objective, "model_overrides": {"loss_kwargs": {}}}
+
+
+def load_preset_kwargs(preset: str) -> dict:
+    """`loss_kwargs` of a preset."""
+    from morebench.config import load_preset
+
+    return dict(load_preset(preset).to_dict().get("loss_kwargs", {}))
+
 
 # %% ../nbs/91_bench.ipynb #7ed865fd
 def notebook_parameters(notebook: str | os.PathLike) -> dict[str, dict]:
@@ -134,6 +207,7 @@ def run_notebook(
     params: dict | None = None,  # papermill parameters (each must be declared by the notebook)
     kernel_name: str = "python3",  # Jupyter kernel (jupyter_client runs it with this interpreter)
     timeout: int | None = 3600,  # per-cell timeout in seconds
+    executed: str | os.PathLike | None = None,  # path of the executed copy (default: out_dir/<stem>.executed.ipynb)
 ) -> Path:
     """Execute `notebook` with papermill into `out_dir`; return the executed notebook's path."""
     import papermill as pm
@@ -141,11 +215,13 @@ def run_notebook(
     notebook, out_dir = Path(notebook), Path(out_dir)
     check_parameters(notebook, params or {})
     out_dir.mkdir(parents=True, exist_ok=True)
-    executed = out_dir / f"{notebook.stem}.executed.ipynb"
+    executed = Path(executed) if executed else out_dir / f"{notebook.stem}.executed.ipynb"
+    executed.parent.mkdir(parents=True, exist_ok=True)
     with tool_dirs():
         pm.execute_notebook(
             str(notebook), str(executed), parameters=dict(params or {}), kernel_name=kernel_name,
             cwd=str(notebook.parent), progress_bar=False, execution_timeout=timeout, language="python",
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],  # no kernel start-up warnings on the terminal
         )
     return executed
 
@@ -233,7 +309,10 @@ def summarize_cohort(cohort: str | os.PathLike, datasets: dict | None = None) ->
         except (KeyError, ImportError) as e:
             results[name] = {"dataset": name, "error": f"no summary for {name}: {e}"}
             continue
-        results[name] = fn(root, task=task)
+        try:
+            results[name] = fn(root, task=task)
+        except (OSError, ValueError) as e:  # DataError is a ValueError: a folder that is not this dataset
+            results[name] = {"dataset": name, "error": f"{type(e).__name__}: {e}"}
     return results
 
 
@@ -250,6 +329,295 @@ def summaries_markdown(summaries: dict[str, dict]) -> str:
             f"| {sp.get('test', '')} | {len(s.get('unreadable', []))} |"
         )
     return "\n".join(lines)
+
+# %% ../nbs/91_bench.ipynb #91ab7148
+def train_config(
+    objective: str,  # loss-zoo objective (`morebench.losses.list_losses()`)
+    profile: str,  # run profile (recipe and step budget)
+    data_root: str | os.PathLike,  # cohort folder
+    runs_dir: str | os.PathLike,  # run folders go to runs_dir/<preset>-<objective>/
+    seed: int = 0,  # the run's seed
+    device: str = "cpu",  # training device
+):
+    """The `TrainConfig` of one pre-training run of the suite."""
+    from morebench.train import recipe
+
+    s = profile_settings(profile)
+    name = s["recipe"]
+    return recipe(name, **{**s["train"], **objective_overrides(objective, name), "data_root": str(data_root), "seed": int(seed),
+                           "device": device, "progress": False, "out": str(Path(runs_dir) / f"{name}-{objective}")})
+
+
+def config_hash(cfg, cohort: Mapping | None = None) -> str:
+    """SHA-256 (16 hex) of what a run's weights depend on: its config (not where it is written) and the cohort stamp."""
+    d = {k: v for k, v in cfg.to_dict().items() if k not in ("out", "progress", "resume", "num_workers")}
+    blob = json.dumps({"config": d, "cohort": dict(cohort or {})}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def pretrain_child(cfg_path: str) -> None:
+    """Run `train` on the config in `cfg_path` (JSON) and write `compute.json` beside it (in a child process)."""
+    import resource
+
+    import numpy as np
+    import torch
+
+    from morebench.train import TrainConfig, train
+
+    d = json.loads(Path(cfg_path).read_text())
+    d["betas"] = tuple(d["betas"])
+    cfg = TrainConfig(**d)
+    t0 = time.time()
+    res = train(cfg)
+    wall = time.time() - t0
+    n = res.steps * cfg.batch_size * cfg.accum
+    compute = {"wall_time_s": round(wall, 2), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+               "device": torch.cuda.get_device_name(0) if cfg.device.startswith("cuda") else "cpu",
+               "steps": res.steps, "samples_per_s": round(n / max(wall, 1e-9), 2), "stopped": res.stopped,
+               "best_val_loss": res.best_val_loss if np.isfinite(res.best_val_loss) else None}  # inf: never validated
+    (Path(cfg.out) / "compute.json").write_text(json.dumps(compute, indent=1, default=str))
+
+
+def pretrain(
+    objective: str,  # loss-zoo objective
+    profile: str,  # run profile
+    data_root: str | os.PathLike,  # cohort folder
+    runs_dir: str | os.PathLike,  # parent of the run folders
+    seed: int = 0,  # seed
+    device: str = "cpu",  # training device
+    cohort: Mapping | None = None,  # the cohort's stamp (part of the cache key)
+) -> dict:
+    """Pre-train `objective` once: reuse the run folder when its config hash matches, else train in a child process.
+
+    Returns {objective, run, checkpoint, hash, cached, compute, error}; `error` is None on success."""
+    from morebench.checkpoint import resolve_checkpoint
+
+    cfg = train_config(objective, profile, data_root, runs_dir, seed, device)
+    run, h = Path(cfg.out), config_hash(cfg, cohort)
+    stamp = run / ".morebench-run.json"
+    rec = {"objective": objective, "run": str(run), "checkpoint": None, "hash": h, "cached": False, "compute": {},
+           "error": None}
+    if stamp.is_file() and json.loads(stamp.read_text()).get("hash") == h:
+        try:
+            rec.update(checkpoint=str(resolve_checkpoint(run)), cached=True,
+                       compute=json.loads((run / "compute.json").read_text()))
+            return rec
+        except Exception:  # a half-written run: train again
+            pass
+    if run.exists():
+        shutil.rmtree(run)
+    run.mkdir(parents=True)
+    (run / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=1, default=str))
+    with open(run / "train.log", "w") as log:
+        code = f"from morebench.bench import pretrain_child; pretrain_child({str(run / 'train_config.json')!r})"
+        p = subprocess.run([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT, env=tool_env())
+    if p.returncode != 0:
+        tail = (run / "train.log").read_text(errors="replace").strip().splitlines()[-1:] or [""]
+        rec["error"] = f"training failed (exit {p.returncode}): {tail[0]} — see {run / 'train.log'}"
+        return rec
+    rec.update(checkpoint=str(resolve_checkpoint(run)), compute=json.loads((run / "compute.json").read_text()))
+    stamp.write_text(json.dumps({"hash": h, "objective": objective, "profile": profile}))
+    return rec
+
+# %% ../nbs/91_bench.ipynb #9eedf547
+def load_for_eval(
+    checkpoint: str | os.PathLike | None,  # a checkpoint/run folder; "" or None: the preset's random-init twin
+    preset: str = "tiny",  # preset of the random-init twin (a checkpoint carries its own config)
+    device: str = "cpu",  # where the model runs
+    seed: int = 0,  # initialisation seed of the random-init twin
+) -> tuple:
+    """(model in eval mode, X-ray preprocessing config, ECG preprocessing config, record of the weights)."""
+    import torch
+
+    from morebench.checkpoint import WEIGHTS, load_pretrained, resolve_checkpoint
+    from morebench.data.cxr import CXRPreprocessConfig
+    from morebench.data.ecg import ECGPreprocessConfig
+    from morebench.model import create_model
+
+    if checkpoint:
+        folder = resolve_checkpoint(checkpoint)
+        model = load_pretrained(folder, device=device)
+        rec = {"checkpoint": str(folder), "weights_sha256": file_sha256(folder / WEIGHTS), "random_init": False}
+    else:
+        torch.manual_seed(seed)
+        model = create_model(preset).to(device).eval()
+        rec = {"checkpoint": None, "weights_sha256": None, "random_init": True, "init_seed": seed}
+    xs, es = model.xray.input_spec, model.ecg.input_spec
+    return (model, CXRPreprocessConfig(size=xs.img_size, channels=xs.in_chans),
+            ECGPreprocessConfig(fs=es.fs, seconds=es.seconds), rec)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def asset_hash(obj: Any) -> str:
+    """SHA-256 (16 hex) of an evaluation asset (an ID list, a subset, a prompt set, a label policy) as canonical JSON."""
+    if hasattr(obj, "tolist"):
+        obj = obj.tolist()
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def ptbxl_splits(root: str | os.PathLike, ecg_cfg, task: str = "superclass") -> dict:
+    """PTB-XL train (folds 1-8), val (9) and test (10) datasets of `task` under `root` (the ptbxl/ folder)."""
+    from morebench.data.ptbxl import PTBXLDataset
+
+    return {s: PTBXLDataset(root, task=task, split=s, cfg=ecg_cfg) for s in ("train", "val", "test")}
+
+
+def mimic_cxr_splits(root: str | os.PathLike, cxr_cfg) -> dict:
+    """MIMIC-CXR 4-label (Atelectasis, Cardiomegaly, Edema, Pleural Effusion) train/val/test datasets: MoRE's rule
+    drops images uncertain in any label; blanks count as negative (policy "zeros")."""
+    from morebench.data.mimic_cxr import PAPER_LABELS, MIMICCXRDataset, build_mimic_cxr_index
+
+    index, _ = build_mimic_cxr_index(root)
+    return {s: MIMICCXRDataset(root, split=s, label_names=PAPER_LABELS, policy="zeros", drop_uncertain_images=True,
+                               cfg=cxr_cfg, index=index, text=False) for s in ("train", "val", "test")}
+
+
+def paired_split(root: str | os.PathLike, cxr_cfg, ecg_cfg, split: str = "test"):
+    """The image–ECG–report pairs of one split of a cohort (as pre-training pairs them), as a `PairedDataset`."""
+    from morebench.data.pairs import PairedDataset, build_pair_index, cohort_roots
+
+    pairs, _, _ = build_pair_index(root)
+    cxr_root, ecg_root = cohort_roots(root, None, None)
+    return PairedDataset(pairs[pairs["split"] == split], cxr_root, ecg_root, cxr_cfg=cxr_cfg, ecg_cfg=ecg_cfg)
+
+
+def multi_hot(labels) -> Any:
+    """Labels as a float 0/1 matrix (NaN and CheXpert −1 → 0), for label-aware retrieval and t-SNE colours."""
+    import numpy as np
+
+    y = np.nan_to_num(np.asarray(labels, dtype=float), nan=0.0)
+    return (y == 1).astype(float)
+
+def run_record(
+    checkpoint: str | os.PathLike,  # a checkpoint folder or its run folder
+) -> dict:
+    """What a pre-training run recorded: {"run", "train" (its TrainConfig as used), "compute", "epochs" (rows)}."""
+    import csv
+
+    from morebench.checkpoint import resolve_checkpoint
+
+    folder = resolve_checkpoint(checkpoint)
+    for run in (folder, *folder.parents[:3]):
+        f = run / "config.json"
+        if f.is_file() and "lr" in (d := json.loads(f.read_text())):
+            comp = run / "compute.json"
+            ep = run / "epochs.csv"
+            return {"run": str(run), "checkpoint": str(folder), "train": d,
+                    "compute": json.loads(comp.read_text()) if comp.is_file() else {},
+                    "epochs": list(csv.DictReader(ep.open())) if ep.is_file() else []}
+    raise FileNotFoundError(f"{folder}: no run config.json (with the training recipe) in it or above it")
+
+# %% ../nbs/91_bench.ipynb #12380914
+CATEGORY = {".csv": "tables", ".md": "tables", ".tex": "tables", ".png": "figures", ".pdf": "figures",
+            ".svg": "figures", ".json": "metrics"}  # output suffix -> folder of the suite's output
+
+
+def file_outputs(staging: str | os.PathLike, out: str | os.PathLike) -> dict[str, list[str]]:
+    """Move the files a notebook wrote into `staging` to out/tables, out/figures, out/metrics (by suffix); return
+    {folder: [paths relative to out]}. An existing file of the same name is replaced."""
+    staging, out = Path(staging), Path(out)
+    moved: dict[str, list[str]] = {"tables": [], "figures": [], "metrics": []}
+    for f in sorted(p for p in staging.rglob("*") if p.is_file()):
+        cat = CATEGORY.get(f.suffix.lower(), "tables")
+        dest = out / cat / f.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(f, dest)
+        moved[cat].append(f"{cat}/{f.name}")
+    shutil.rmtree(staging, ignore_errors=True)
+    return moved
+
+
+def _compute_line(r: Mapping) -> str:
+    parts = [f"wall {r['wall_time_s']:.1f} s" if r.get("wall_time_s") is not None else None,
+             f"peak RSS {r['peak_rss_mb']:.0f} MB" if r.get("peak_rss_mb") else None,
+             f"device {r['device']}" if r.get("device") else None]
+    return ", ".join(p for p in parts if p)
+
+
+def write_report(
+    out: str | os.PathLike,  # the suite's output folder (tables/, figures/, metrics/, notebooks/ inside)
+    results: Sequence[Mapping],  # one dict per notebook: name, artifact, status, executed, outputs, compute
+    header: Mapping,  # profile, data (label of the data source), seed, device, wall_time_s
+    runs: Sequence[Mapping] = (),  # pre-training records of `pretrain`
+) -> dict[str, Path]:
+    """Write REPORT.md (relative links) and a self-contained report.html (tables inline, figures as base64)."""
+    import base64
+    import html
+
+    import pandas as pd
+
+    out = Path(out)
+    data = header.get("data", "")
+    md = [f"# morebench paper report — profile `{header.get('profile')}`", "",
+          f"**Data: {data}.** Seed {header.get('seed')}; device {header.get('device')}; "
+          f"total wall time {header.get('wall_time_s', 0):.0f} s; peak RSS of the runner's children "
+          f"{header.get('peak_rss_mb', 0):.0f} MB. The `paper …` columns hold the paper's numbers where we know them "
+          "(empty otherwise: never invented).", ""]
+    h = [f"<h1>morebench paper report — profile <code>{html.escape(str(header.get('profile')))}</code></h1>",
+         f"<p><b>Data: {html.escape(data)}.</b> Seed {header.get('seed')}; device {html.escape(str(header.get('device')))}; "
+         f"total wall time {header.get('wall_time_s', 0):.0f} s.</p>"]
+    if runs:
+        rows = [{"objective": r["objective"], "cached": r.get("cached"), "steps": r.get("compute", {}).get("steps"),
+                 "wall s": r.get("compute", {}).get("wall_time_s"), "peak RSS MB": r.get("compute", {}).get("peak_rss_mb"),
+                 "samples/s": r.get("compute", {}).get("samples_per_s"), "device": r.get("compute", {}).get("device"),
+                 "config hash": r.get("hash"), "status": "ok" if not r.get("error") else r["error"]} for r in runs]
+        df = pd.DataFrame(rows)
+        md += ["## Pre-training runs (once per objective, shared by the notebooks)", "", f"Data: {data}.", "",
+               _df_markdown(df), ""]
+        h += ["<h2>Pre-training runs</h2>", f"<p>Data: {html.escape(data)}.</p>", df.to_html(index=False, na_rep="")]
+    for r in results:
+        ok = r.get("status") == "ok"
+        shown = "ok" if ok else '<b style="color:crimson">' + html.escape(str(r.get("status"))) + "</b>"
+        md += [f"## {r['artifact']} (`{r['name']}`)", "",
+               f"Data: {data}. Compute: {_compute_line(r)}. Notebook: [{Path(r['executed']).name}]({_rel(r['executed'], out)}). "
+               f"Status: {'ok' if ok else '**' + str(r.get('status')) + '**'}", ""]
+        h += [f"<h2>{html.escape(r['artifact'])} (<code>{html.escape(r['name'])}</code>)</h2>",
+              f"<p>Data: {html.escape(data)}. Compute: {html.escape(_compute_line(r))}. Notebook: "
+              f"<a href=\"{html.escape(_rel(r['executed'], out))}\">{html.escape(Path(r['executed']).name)}</a>. "
+              f"Status: {shown}</p>"]
+        outs = r.get("outputs", {})
+        for t in [p for p in outs.get("tables", []) if p.endswith(".csv")]:
+            stem = t[:-4]
+            mdf = out / f"{stem}.md"
+            md += [mdf.read_text(encoding="utf-8") if mdf.is_file() else f"[{t}]({t})",
+                   f"Files: [CSV]({t}) · [LaTeX]({stem}.tex)", ""]
+            df = pd.read_csv(out / t)
+            h += [f"<p><i>{html.escape(Path(t).stem)}</i> — <a href=\"{t}\">CSV</a> · <a href=\"{stem}.tex\">LaTeX</a></p>",
+                  df.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3f}")]
+        for f in [p for p in outs.get("figures", []) if p.endswith(".png")]:
+            md += [f"![{Path(f).stem}]({f})", "", f"Files: [PNG]({f}) · [PDF]({f[:-4]}.pdf)", ""]
+            b64 = base64.b64encode((out / f).read_bytes()).decode()
+            h += [f"<figure><img alt=\"{html.escape(Path(f).stem)}\" style=\"max-width:100%\" "
+                  f"src=\"data:image/png;base64,{b64}\"><figcaption>{html.escape(Path(f).stem)} — {html.escape(data)}"
+                  "</figcaption></figure>"]
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;font-size:12px}"
+             "td,th{border:1px solid #ccc;padding:2px 6px}h2{border-top:1px solid #888;padding-top:8px}")
+    paths = {"md": out / "REPORT.md", "html": out / "report.html"}
+    paths["md"].write_text("\n".join(md) + "\n", encoding="utf-8")
+    paths["html"].write_text("<!doctype html><html><head><meta charset=\"utf-8\"><title>morebench report</title>"
+                             f"<style>{style}</style></head><body>" + "\n".join(h) + "</body></html>\n", encoding="utf-8")
+    return paths
+
+
+def _rel(p: str | os.PathLike, out: Path) -> str:
+    try:
+        return str(Path(p).resolve().relative_to(out.resolve()))
+    except ValueError:
+        return str(p)
+
+
+def _df_markdown(df) -> str:
+    from morebench.report import _markdown
+
+    return _markdown(df.fillna(""))
 
 # %% ../nbs/91_bench.ipynb #89ed71b5
 def default_notebooks_dir() -> Path | None:
@@ -280,18 +648,98 @@ def _why(ex: Exception) -> str:
     return f"{type(ex).__name__}: {lines[0] if lines else ''}"
 
 
+def data_label(root: str | os.PathLike, synthetic: bool) -> str:
+    """How every output names its data: "SYNTHETIC cohort (N patients, seed S)" or "real data at ROOT"."""
+    m = Path(root) / "manifest.json"
+    if synthetic:
+        try:
+            d = json.loads(m.read_text())
+            return f"SYNTHETIC cohort ({d.get('n_patients')} patients, seed {d.get('seed')})"
+        except (OSError, ValueError):
+            return "SYNTHETIC cohort"
+    return f"real data at {root}"
+
+
+def objectives_needed(entries: Sequence[BenchEntry], profile: str) -> list[str]:
+    """The pre-training objectives the selected notebooks need (`needs: [more]` or `[zoo]` in the manifest)."""
+    want: list[str] = []
+    for e in entries:
+        for n in e.needs:
+            for o in (zoo_objectives(profile) if n == "zoo" else [n]):
+                if o not in want:
+                    want.append(o)
+    return want
+
+
+OPTIONAL_PARAMS = ("profile", "device", "synthetic", "checkpoint", "checkpoints", "cache_dir", "summaries_json")
+
+
+def entry_params(e: BenchEntry, notebook: Path, common: Mapping[str, Any]) -> dict:
+    """The papermill parameters of entry `e`: the manifest's, then the runner's that the notebook declares."""
+    declared = notebook_parameters(notebook)
+    p = {**e.params, "data_root": common["data_root"], "out_dir": common["out_dir"], "seed": common["seed"]}
+    p.update({k: common[k] for k in OPTIONAL_PARAMS if k in declared and k in common})
+    return p
+
+
+def _peak_rss(metrics: Sequence[str], out: Path) -> tuple[float | None, str | None]:
+    """Largest kernel peak RSS (MB) and the device recorded in the metrics JSON files a notebook wrote."""
+    rss, dev = None, None
+    for m in metrics:
+        try:
+            d = json.loads((out / m).read_text())
+        except (OSError, ValueError):
+            continue
+        v = (d.get("compute") or {}).get("peak_rss_mb")
+        rss = v if v is not None and (rss is None or v > rss) else rss
+        dev = dev or (d.get("environment") or {}).get("device")
+    return rss, dev
+
+
+def run_entry(e: BenchEntry, nb_dir: Path, out: Path, common: Mapping[str, Any]) -> dict:
+    """Run one manifest entry: papermill into out/notebooks/, its files sorted into tables/figures/metrics."""
+    staging = out / "work" / e.name
+    if staging.exists():
+        shutil.rmtree(staging)
+    executed = out / "notebooks" / f"{e.name}.ipynb"
+    params = entry_params(e, nb_dir / e.notebook, {**common, "out_dir": str(staging)})
+    t = time.time()
+    r = {"name": e.name, "artifact": e.artifact, "notebook": e.notebook, "executed": str(executed), "status": "ok",
+         "error": None}
+    try:
+        run_notebook(nb_dir / e.notebook, executed.parent, params, executed=executed)
+    except Exception as ex:  # one broken benchmark must not hide the others' results
+        r["status"] = f"failed: {_why(ex)}"
+        r["error"] = _why(ex)
+    r["wall_time_s"] = round(time.time() - t, 1)
+    r["outputs"] = file_outputs(staging, out) if staging.exists() else {"tables": [], "figures": [], "metrics": []}
+    have = {Path(p).name for v in r["outputs"].values() for p in v}
+    missing = [o for o in e.outputs if o not in have]
+    if missing and r["status"] == "ok":
+        r["status"] = f"missing outputs {missing}"
+    r["peak_rss_mb"], r["device"] = _peak_rss(r["outputs"]["metrics"], out)
+    return r
+
+
 def run_paper(
-    out: str | os.PathLike = "outputs",  # output folder: cohort/, summaries, one folder per benchmark
-    patients: int = 2000,  # synthetic cohort size
-    seed: int = 0,  # seed of the cohort and of every notebook
+    out: str | os.PathLike = "outputs",  # output folder (tables/, figures/, metrics/, notebooks/, runs/, REPORT.md)
+    profile: str = "smoke",  # "ci", "smoke" or "paper" (see PROFILES)
+    data_root: str | os.PathLike | None = None,  # data folder; None: the synthetic cohort (written to out/cohort)
+    seed: int = 0,  # seed of the cohort, the pre-training runs and every notebook
+    only: Sequence[str] | None = None,  # run only these benchmark names
+    device: str = "cpu",  # device of pre-training and evaluation
+    jobs: int = 1,  # notebooks run at once
+    patients: int | None = None,  # synthetic cohort size (default: the profile's)
     difficulty: float = 1.0,  # synthetic signal-to-noise (see morebench.synth)
     notebooks: str | os.PathLike | None = None,  # folder with manifest.yaml (default: `default_notebooks_dir()`)
-    only: Sequence[str] | None = None,  # run only these benchmark names
+    progress: bool = True,  # progress bar over the notebooks
 ) -> dict[str, Any]:
-    """The main job: synthetic cohort → data summaries → every benchmark notebook; returns a status per step.
+    """The main job: data → data summaries (once) → pre-training (once per objective) → every benchmark notebook →
+    REPORT.md + report.html. Returns {"results", "runs", "header"}.
 
-    Raises `FileNotFoundError` when no manifest is found and `ValueError` for an unknown `only` name or a manifest
-    parameter a notebook does not declare, before anything is written."""
+    Raises `FileNotFoundError` when no manifest is found and `ValueError` for an unknown profile or `only` name, a
+    missing data root, or a manifest parameter a notebook does not declare, before anything is written."""
+    s = profile_settings(profile)
     nb_dir = Path(notebooks) if notebooks else default_notebooks_dir()
     if nb_dir is None:
         raise FileNotFoundError("no benchmark notebooks found (neither more_nb/ of a checkout nor the package's "
@@ -299,60 +747,121 @@ def run_paper(
     entries = select_entries(load_manifest(nb_dir / "manifest.yaml"), only)
     for e in entries:  # a typo in the manifest fails now, not after the cohort is built
         check_parameters(nb_dir / e.notebook, {**e.params, "data_root": "", "out_dir": "", "seed": 0})
+    if s["patients"] is None and data_root is None:
+        raise ValueError(f"profile {profile!r} reads real data: pass --data-root DIR (see the README for the layout)")
+    if data_root is not None and not Path(data_root).is_dir():
+        raise ValueError(f"--data-root {data_root}: folder not found")
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    t0, status = time.time(), {}
-    cohort = ensure_cohort(out / "cohort", patients, seed, difficulty)
-    summaries = summarize_cohort(cohort)
-    (out / "data_summaries.json").write_text(json.dumps(summaries, indent=2, default=str))
-    digest = summaries_markdown(summaries)
-    (out / "data_summaries.md").write_text(digest + "\n")
-    print(digest)
-    status["summaries"] = "ok" if not any("error" in s for s in summaries.values()) else "incomplete"
-    print(f"benchmark notebooks: {nb_dir}", flush=True)
-    for e in entries:
-        dest = out / e.name
-        params = {**e.params, "data_root": str(cohort), "out_dir": str(dest), "seed": seed}
-        t = time.time()
-        try:
-            run_notebook(nb_dir / e.notebook, dest, params)
-            missing = [o for o in e.outputs if not (dest / o).is_file()]
-            status[e.name] = f"missing outputs {missing}" if missing else "ok"
-        except Exception as ex:  # one broken benchmark must not hide the others' results
-            status[e.name] = f"failed: {_why(ex)}"
-        print(f"[{e.name}] {e.artifact}: {status[e.name]} ({time.time() - t:.0f} s)", flush=True)
-    status["wall_time_s"] = round(time.time() - t0, 1)
-    (out / "status.json").write_text(json.dumps(status, indent=2))
+    t0 = time.time()
+    with tool_dirs():
+        if data_root is None:
+            root = ensure_cohort(out / "cohort", patients or s["patients"], seed, difficulty)
+            synthetic = True
+        else:
+            root = Path(data_root).resolve()
+            synthetic = s["synthetic"] or _is_synthetic(root)
+        label = data_label(root, synthetic)
+        (out / "metrics").mkdir(exist_ok=True)
+        summaries = summarize_cohort(root)  # counted once; t_data reads this file instead of counting again
+        sj = out / "metrics" / "data_summaries.json"
+        sj.write_text(json.dumps(summaries, indent=2, default=str))
+        cohort_id = {"root": str(root), "stamp": _stamp(root)}
+        runs = []
+        for obj in objectives_needed(entries, profile):
+            print(f"pre-training {s['recipe']}-{obj} ({profile} budget) …", flush=True)
+            r = pretrain(obj, profile, root, out / "runs", seed, device, cohort_id)
+            c = r["compute"]
+            print(f"  {'reused' if r['cached'] else 'trained'} {r['run']}: "
+                  + (r["error"] or f"{c.get('steps')} steps, {c.get('wall_time_s')} s, {c.get('peak_rss_mb')} MB"), flush=True)
+            runs.append(r)
+        ckpts = {r["objective"]: r["checkpoint"] for r in runs if r["checkpoint"]}
+        print(f"benchmark notebooks: {nb_dir}", flush=True)
+        common = {"data_root": str(root), "seed": seed, "profile": profile, "device": device, "synthetic": synthetic,
+                  "checkpoint": ckpts.get("more", ""), "checkpoints": ckpts, "cache_dir": str(out / "cache"),
+                  "summaries_json": str(sj)}
+        results: list[dict] = [None] * len(entries)  # type: ignore[list-item]
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(entries), desc="notebooks", unit="nb", disable=not progress, file=sys.stderr)
+        with ThreadPoolExecutor(max_workers=max(1, int(jobs))) as pool:
+            futs = {pool.submit(run_entry, e, nb_dir, out, common): i for i, e in enumerate(entries)}
+            for f in as_completed(futs):
+                r = results[futs[f]] = f.result()
+                bar.update(1)
+                bar.write(f"[{r['name']}] {r['status']} ({r['wall_time_s']:.0f} s)"
+                          + ("" if r["status"] == "ok" else f" — executed notebook: {r['executed']}"))
+        bar.close()
+    import resource
+
+    header = {"profile": profile, "data": label, "seed": seed, "device": device, "synthetic": synthetic,
+              "wall_time_s": round(time.time() - t0, 1),
+              "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)}
+    write_report(out, results, header, runs)
+    status = {"header": header, "runs": runs, "results": results}
+    (out / "status.json").write_text(json.dumps(status, indent=2, default=str))
+    shutil.rmtree(out / "work", ignore_errors=True)
     return status
 
 
-def main_paper(argv: Sequence[str] | None = None) -> int:
-    """CLI: `morebench paper --out DIR [--patients N] [--seed S] [--difficulty D] [--only NAME ...]`.
+def _stamp(root: Path) -> Any:
+    for f in (root / ".morebench-cohort.json", root / "manifest.json"):
+        if f.is_file():
+            try:
+                d = json.loads(f.read_text())
+                return {k: d.get(k) for k in ("patients", "n_patients", "seed", "difficulty", "morebench", "generator")}
+            except ValueError:
+                pass
+    return None
 
-    Exit codes: 0 every step ok; 1 a step failed or no benchmark notebook ran; 2 bad arguments (an unknown
-    `--only` name, no manifest found, a manifest parameter the notebook does not declare)."""
-    p = argparse.ArgumentParser(prog="morebench paper", description="Regenerate every table and figure on the embedded synthetic cohort.")
+
+def _is_synthetic(root: Path) -> bool:
+    try:
+        return bool(json.loads((root / "manifest.json").read_text()).get("synthetic", False))
+    except (OSError, ValueError):
+        return False
+
+
+def main_paper(argv: Sequence[str] | None = None) -> int:
+    """CLI: `morebench paper [--profile smoke|ci|paper] [--data-root DIR] [--out DIR] [--only NAME …] [--device D]
+    [--jobs N] [--seed S] [--patients N]`.
+
+    Exit codes: 0 every notebook ok; 1 a notebook (or a pre-training run) failed, or none ran; 2 bad arguments (an
+    unknown `--only` name or profile, no manifest found, a manifest parameter the notebook does not declare)."""
+    p = argparse.ArgumentParser(prog="morebench paper",
+                                description="Regenerate every table and figure (synthetic cohort by default) and the report.")
+    p.add_argument("--profile", default="smoke", choices=list(PROFILES), help="run profile (default: smoke)")
+    p.add_argument("--data-root", default=None, help="data folder (default: write the synthetic cohort to OUT/cohort)")
     p.add_argument("--out", default="outputs", help="output folder")
-    p.add_argument("--patients", type=int, default=2000, help="synthetic cohort size")
+    p.add_argument("--only", nargs="+", default=None, metavar="NAME", help="benchmark names to run (see manifest.yaml)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 …")
+    p.add_argument("--jobs", type=int, default=1, help="notebooks run at once")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--patients", type=int, default=None, help="synthetic cohort size (default: the profile's)")
     p.add_argument("--difficulty", type=float, default=1.0)
     p.add_argument("--notebooks", default=None,
                    help="folder holding manifest.yaml (default: more_nb/ of the checkout, else the installed copy)")
-    p.add_argument("--only", nargs="+", default=None, metavar="NAME", help="benchmark names to run (see manifest.yaml)")
-    a = p.parse_args(argv)
     try:
-        status = run_paper(a.out, a.patients, a.seed, a.difficulty, a.notebooks, a.only)
+        a = p.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    try:
+        st = run_paper(a.out, a.profile, a.data_root, a.seed, a.only, a.device, a.jobs, a.patients, a.difficulty,
+                       a.notebooks)
     except (FileNotFoundError, ValueError) as e:
         print(f"morebench paper: error: {e}", file=sys.stderr)
         return 2
-    steps = {k: v for k, v in status.items() if k != "wall_time_s"}
-    bad = {k: v for k, v in steps.items() if v != "ok"}
-    ran = len(steps) - 1  # every step but the summaries is a notebook
-    print(f"paper job finished in {status['wall_time_s']} s; {ran} notebook(s) run; "
-          f"{len(steps) - len(bad)} ok, {len(bad)} not ok")
-    for k, v in bad.items():
-        print(f"  {k}: {v}")
-    if ran == 0:
+    results, runs = st["results"], st["runs"]
+    bad = [r for r in results if r["status"] != "ok"]
+    bad_runs = [r for r in runs if r["error"]]
+    print(f"paper job finished in {st['header']['wall_time_s']} s; {len(results)} notebook(s) run; "
+          f"{len(results) - len(bad)} ok, {len(bad)} not ok; report: {Path(a.out) / 'REPORT.md'}, "
+          f"{Path(a.out) / 'report.html'}")
+    for r in bad:
+        print(f"  {r['name']}: {r['status']}\n    executed notebook: {r['executed']}")
+    for r in bad_runs:
+        print(f"  pre-training {r['objective']}: {r['error']}")
+    if not results:
         print("morebench paper: error: no benchmark notebook ran (the manifest lists none)", file=sys.stderr)
         return 1
-    return 1 if bad else 0
+    return 1 if bad or bad_runs else 0

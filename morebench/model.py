@@ -17,9 +17,9 @@ from torch import nn
 from .config import MoreModelConfig, ProjectionConfig, apply_overrides, load_preset
 from .config import list_models as list_models  # re-exported: model presets are listed where they are built
 from .encoders.ecg import create_ecg_encoder
-from .encoders.text import NoteTokenizer, create_text_encoder, get_tokenizer
+from .encoders.text import NoteTokenizer, create_text_encoder, get_tokenizer, pool_hidden
 from .encoders.xray import create_xray_encoder
-from .losses import FeatureLoss, LogitScalars, create_loss, objective_scalars
+from .losses import FeatureLoss, LogitScalars, create_loss, objective_head, objective_scalars
 
 # %% auto #0
 __all__ = ['ProjectionHead', 'model_scalars', 'MoreModel', 'create_model', 'ModelAndTransforms', 'create_model_and_transforms',
@@ -79,7 +79,8 @@ def model_scalars(cfg: MoreModelConfig) -> LogitScalars:  # model config
 
 
 class MoreModel(nn.Module):
-    """MoRE: X-ray, ECG and text towers, three projection heads, and the logit scale/bias of its objective."""
+    """MoRE: X-ray, ECG and text towers, three projection heads, the logit scale/bias of its objective and the
+    learnable modules it needs (`objective_head`, e.g. PLACE's queries; None for most objectives)."""
 
     def __init__(self, cfg: MoreModelConfig | None = None):  # model config (default: MoreModelConfig())
         super().__init__()
@@ -99,10 +100,12 @@ class MoreModel(nn.Module):
             else:
                 self.register_buffer(name, None if init is None else torch.tensor(float(init)))
         self.embed_dim = cfg.projection.out_dim
+        self._tokenizer: NoteTokenizer | None = None
+        # learnable modules of the objective (PLACE's queries and attention, MLCD's class centres), owned here
+        self.objective_head: nn.Module | None = objective_head(cfg.loss, self, **cfg.loss_kwargs)
         self.provenance = {"text_pretrained": bool(self.text.pretrained), "text_source": cfg.text.model_name_or_path,
                            "xray_pretrained": bool(cfg.xray.pretrained or cfg.xray.checkpoint_path),
                            "objective": cfg.loss, "learnable_scalars": self.scalars.learnable}
-        self._tokenizer: NoteTokenizer | None = None
         self._trainable0 = {n: p.requires_grad for n, p in self.named_parameters()}  # for unlocking
 
     # ---- encoders -------------------------------------------------------------------------------------------
@@ -123,11 +126,20 @@ class MoreModel(nn.Module):
         normalize: bool = True,  # L2-normalise
     ) -> torch.Tensor:
         """Text embeddings [B, embed_dim] from token tensors or raw notes (tokenised as sentence pairs)."""
+        z = self.text_proj(self.text(**self._text_inputs(text, ecg_notes)))
+        return F.normalize(z, dim=-1) if normalize else z
+
+    def _text_inputs(self, text, ecg_notes=None) -> dict[str, torch.Tensor]:
+        """Token tensors of the text tower from token tensors or raw notes."""
         if isinstance(text, (str, list, tuple)):
             device = next(self.text_proj.parameters()).device
             text = self.tokenizer(text, ecg_notes, device=device)
-        z = self.text_proj(self.text(**{k: text[k] for k in _TEXT_KEYS if k in text}))
-        return F.normalize(z, dim=-1) if normalize else z
+        return {k: text[k] for k in _TEXT_KEYS if k in text}
+
+    @staticmethod
+    def _pooled(tower: nn.Module, tokens: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """A tower's pooled feature from its `forward_features` tokens (timm's `forward_head`), else a second pass."""
+        return tower.forward_head(tokens) if hasattr(tower, "forward_head") else tower(x)
 
     @property
     def tokenizer(self) -> NoteTokenizer:
@@ -145,9 +157,17 @@ class MoreModel(nn.Module):
         batch: Mapping[str, Any],  # BATCH_KEYS: "xray", "ecg", and input_ids/attention_mask, or raw notes ("xray_note"/"ecg_note" pairs, "text")
         normalize: bool = True,  # L2-normalise the embeddings
     ) -> dict[str, torch.Tensor]:
-        """Features for the losses: {"xray", "ecg", "text"} present in the batch, plus the model's scalars."""
+        """Features for the losses: {"xray", "ecg", "text"} present in the batch, the model's scalars, and what the
+        objective's head adds from the towers' tokens (when the batch has every modality the head needs)."""
         out: dict[str, torch.Tensor] = {}
-        if batch.get("xray") is not None:
+        needs = set(getattr(self.objective_head, "needs", ()))
+        ctx: dict[str, Any] = {}  # what the objective head reads: token states of the towers, inputs
+        if batch.get("xray") is not None and "xray_tokens" in needs:  # tokens once: pooled + head from them
+            tokens = self.xray.forward_features(batch["xray"])
+            ctx.update(xray=batch["xray"], xray_tokens=tokens)
+            z = self.xray_proj(self._pooled(self.xray, tokens, batch["xray"]))
+            out["xray"] = F.normalize(z, dim=-1) if normalize else z
+        elif batch.get("xray") is not None:
             out["xray"] = self.encode_xray(batch["xray"], normalize)
         if batch.get("ecg") is not None:
             out["ecg"] = self.encode_ecg(batch["ecg"], normalize)
@@ -157,11 +177,19 @@ class MoreModel(nn.Module):
             text, pair = batch["xray_note"], batch.get("ecg_note")
         else:  # raw notes, or a tokenised mapping under "text"
             text, pair = batch.get("text"), None
-        if text is not None:
+        if text is not None and "text_tokens" in needs:
+            inputs = self._text_inputs(text, pair)
+            hidden = self.text.forward_features(**inputs)
+            ctx.update(text_tokens=hidden, **inputs)
+            z = self.text_proj(pool_hidden(hidden, inputs.get("attention_mask"), self.text.pooling))
+            out["text"] = F.normalize(z, dim=-1) if normalize else z
+        elif text is not None:
             out["text"] = self.encode_text(text, pair, normalize=normalize)
         for name in ("logit_scale", "logit_bias"):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
+        if self.objective_head is not None and needs <= set(ctx):
+            out.update(self.objective_head(ctx, out))
         return out
 
     # ---- freezing, checkpointing, optimiser groups -------------------------------------------------------------
@@ -192,6 +220,8 @@ class MoreModel(nn.Module):
         """Full names of parameters that must not be decayed although they are not 1-D."""
         names = {f"xray.{n}" for n in self.xray.no_weight_decay()} | {f"ecg.{n}" for n in self.ecg.no_weight_decay()}
         names |= {f"text.{n}" for n in self.text.no_weight_decay()} | {"logit_scale", "logit_bias"}
+        if self.objective_head is not None and hasattr(self.objective_head, "no_weight_decay"):
+            names |= {f"objective_head.{n}" for n in self.objective_head.no_weight_decay()}
         return names & {n for n, _ in self.named_parameters()}
 
     def param_groups(
@@ -211,7 +241,8 @@ class MoreModel(nn.Module):
     def parameter_summary(self) -> dict[str, tuple[int, int]]:
         """(trainable, total) parameters per tower, projection heads and overall."""
         parts = {"xray": self.xray, "ecg": self.ecg, "text": self.text,
-                 "projections": nn.ModuleList([self.xray_proj, self.ecg_proj, self.text_proj]), "all": self}
+                 "projections": nn.ModuleList([self.xray_proj, self.ecg_proj, self.text_proj]),
+                 **({"objective_head": self.objective_head} if self.objective_head is not None else {}), "all": self}
         return {k: (sum(p.numel() for p in m.parameters() if p.requires_grad), sum(p.numel() for p in m.parameters()))
                 for k, m in parts.items()}
 

@@ -10,6 +10,7 @@ import math
 import os
 import platform
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -17,7 +18,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 # %% auto #0
-__all__ = ['SYNTHETIC_BANNER', 'git_sha', 'environment_info', 'save_table', 'save_fig', 'save_metrics']
+__all__ = ['SYNTHETIC_BANNER', 'git_sha', 'environment_info', 'save_table', 'save_fig', 'peak_rss_mb', 'save_metrics']
 
 # %% ../nbs/90_report.ipynb #d72ade65
 SYNTHETIC_BANNER = "SYNTHETIC DATA — results on the embedded synthetic cohort, not on real patients."
@@ -103,6 +104,16 @@ def save_fig(
     return paths
 
 
+def peak_rss_mb() -> float | None:
+    """Peak resident memory of this process so far, in MB (None where `resource` is missing, e.g. Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(kb / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)  # bytes on macOS, KiB on Linux
+
+
 def _package_dir() -> Path:
     """Folder of the installed morebench package (its git SHA is the code's version)."""
     import morebench
@@ -122,7 +133,7 @@ def _jsonable(x: Any) -> Any:
             return x.item()
         except (ValueError, RuntimeError):
             pass
-    if isinstance(x, float) and math.isnan(x):
+    if isinstance(x, float) and not math.isfinite(x):  # NaN / ±inf: JSON has no such numbers
         return None
     return x
 
@@ -135,8 +146,10 @@ def save_metrics(
     seed: int | None = None,  # the run's seed
     started: float | None = None,  # `time.time()` at the start, for the wall time
     synthetic: bool = True,  # computed on the synthetic cohort?
+    assets: Mapping[str, Any] | None = None,  # hashes of the evaluation assets used (split ID lists, subsets, prompt sets, label policies)
 ) -> Path:
-    """Write metrics + provenance (params, git SHA, versions, device, seed, wall time) as JSON; return the path."""
+    """Write metrics + provenance (params, git SHA, versions, device, seed, wall time, this process's peak RSS,
+    asset hashes) as JSON; return the path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     doc = {
@@ -148,7 +161,10 @@ def save_metrics(
         "git_sha": git_sha(_package_dir()),
         "environment": environment_info(),
         "wall_time_s": None if started is None else round(time.time() - started, 3),
+        "assets": _jsonable(dict(assets or {})),
     }
+    env = doc["environment"]
+    doc["compute"] = {"wall_time_s": doc["wall_time_s"], "peak_rss_mb": peak_rss_mb(), "device": env.get("device")}
     path = out / f"{name}.json"
     path.write_text(json.dumps(doc, indent=2, allow_nan=False), encoding="utf-8")
     return path

@@ -125,3 +125,15 @@ def test_console_entry_point_help():
     r = subprocess.run([sys.executable, "-m", "morebench.cli", "data", "summary", "--help"], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0 and "--root" in r.stdout and "ptbxl" in r.stdout
+
+
+def test_paper_help_lists_profiles_and_options():
+    code, out, _ = run(["paper", "--help"])
+    assert code == 0
+    for opt in ("--profile", "{ci,smoke,paper}", "--data-root", "--out", "--only", "--device", "--jobs"):
+        assert opt in out, opt
+
+
+def test_paper_bad_profile_exits_2():
+    code, _, err = run(["paper", "--profile", "fast", "--out", "o"])
+    assert code == 2 and "invalid choice: 'fast'" in err

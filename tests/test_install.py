@@ -79,6 +79,6 @@ def test_installed_wheel_runs_outside_the_checkout(wheel, tmp_path):
     r = run(cli, "paper", "--only", "t_data", "--patients", "12", "--out", "o", timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert f"benchmark notebooks: {purelib / 'morebench' / 'more_nb'}" in r.stdout
-    assert (work / "o" / "t_data" / "t_data.csv").is_file()
+    assert (work / "o" / "tables" / "t_data.csv").is_file()
     assert "1 notebook(s) run" in r.stdout
     assert files_under(home) == [], files_under(home)

@@ -39,3 +39,24 @@ def test_fracture_drawn_on_reported_side():
     said = [x for s in range(8) for x in re.split(r"(?<=[.;])\s+", " ".join(radiology_report({**BASE, **st}, None, s)[0].split()))
             if "ractur" in x and "no displaced" not in x.lower()]
     assert said and all(re.search(r"\bleft\b", x) and not re.search(r"\bright\b", x) for x in said), said
+
+
+def test_pneumothorax_size_from_the_drawing():
+    """The report's pneumothorax size follows the pleural gap that is drawn: a wider gap changes more of the film on
+    the reported side, and is never called smaller than a narrower one."""
+    order = {"tiny": 0, "small": 1, "moderate": 2, "large": 3}
+    words, areas = [], []
+    for gap in (0.03, 0.08, 0.16, 0.24):
+        st = dict(pneumothorax="right", pneumothorax_size=gap)
+        x, _, area = _diff_centre(st)
+        assert x < 0  # the patient's right is on the image left
+        areas.append(area)
+        text = " ".join(radiology_report({**BASE, **st}, None, 1)[0].lower().split())
+        w = [k for k in order if re.search(rf"\b{k}\b[^.]*pneumothorax", text)]
+        cm = re.findall(r"(\d+\.\d) cm", text)
+        assert len(w) >= 1, text
+        words.append(order[w[0]])
+        if cm:  # a measurement, when given, is the drawn gap
+            assert abs(float(cm[0]) - gap * 17.5) < 0.06, (cm, gap)
+    assert words == sorted(words) and words[0] < words[-1], words
+    assert areas == sorted(areas), areas

@@ -25,7 +25,7 @@ from ..utils import LenientDataset, DataError, Unreadable
 
 # %% auto #0
 __all__ = ['collate_pairs', 'pair_gap_days', 'resolve_subject_splits', 'build_pairs', 'split_counts', 'cohort_roots',
-           'build_pair_index', 'PairedDataset', 'summarize']
+           'build_pair_index', 'evaluation_holdout', 'exclude_evaluation_sets', 'PairedDataset', 'summarize']
 
 # %% ../../nbs/22_data.pairs.ipynb #f340aa05
 def pair_gap_days(
@@ -157,6 +157,69 @@ def build_pair_index(
     info.update(cxr_root=str(cxr_root), ecg_root=str(ecg_root), images_indexed=int(len(cxr)),
                 ecgs_indexed=int(len(ecg)))
     return pairs, info, skipped
+
+# %% ../../nbs/22_data.pairs.ipynb #c0ffee02
+def evaluation_holdout(
+    root: str | os.PathLike | None = None,  # cohort folder (mimic-cxr-jpg/, edema/)
+    cxr_root: str | os.PathLike | None = None,  # MIMIC-CXR-JPG folder (default: root/mimic-cxr-jpg)
+    edema_root: str | os.PathLike | None = None,  # folder with the edema CSVs (default: root/edema, if present)
+    mimic_test: bool = True,  # hold out the official MIMIC-CXR test split (the 4-label test set)
+    edema: bool = True,  # hold out the edema-severity consensus images (the edema test set)
+) -> pd.DataFrame:
+    """Held-out studies: [subject_id, study_id, source] (source: 'mimic-cxr-test' or 'edema-consensus')."""
+    from morebench.data.base import find_table, read_table, require_columns
+    from morebench.data.edema import read_grades
+    from morebench.formats import EDEMA_FILES, MIMIC_CXR_SPLIT_CSV
+
+    parts = []
+    if mimic_test:
+        if cxr_root is None:
+            if root is None:
+                raise ValueError("give root or cxr_root")
+            cxr_root = Path(root) / COHORT_FOLDERS["mimic-cxr"]
+        sp = find_table(Path(cxr_root), MIMIC_CXR_SPLIT_CSV)
+        split = read_table(sp)
+        require_columns(split, sp, ["subject_id", "study_id", "split"])
+        t = split[split["split"].astype(str).str.lower() == "test"]
+        parts.append(t[["subject_id", "study_id"]].assign(source="mimic-cxr-test"))
+    if edema:
+        if edema_root is None and root is not None and (Path(root) / COHORT_FOLDERS["edema"]).is_dir():
+            edema_root = Path(root) / COHORT_FOLDERS["edema"]
+        if edema_root is not None:
+            cons = read_grades(Path(edema_root) / EDEMA_FILES["consensus"], strict=True)
+            parts.append(cons[["subject_id", "study_id"]].assign(source="edema-consensus"))
+    if not parts:
+        return pd.DataFrame({"subject_id": pd.Series(dtype="int64"), "study_id": pd.Series(dtype="int64"),
+                             "source": pd.Series(dtype=str)})
+    out = pd.concat(parts, ignore_index=True)
+    out[["subject_id", "study_id"]] = out[["subject_id", "study_id"]].astype("int64")
+    return out.drop_duplicates().reset_index(drop=True)
+
+
+def exclude_evaluation_sets(
+    pairs: pd.DataFrame,  # from build_pair_index
+    root: str | os.PathLike | None = None,  # cohort folder (as build_pair_index)
+    cxr_root: str | os.PathLike | None = None,  # explicit MIMIC-CXR-JPG folder
+    edema_root: str | os.PathLike | None = None,  # explicit edema folder
+    mimic_test: bool = True,  # drop the official MIMIC-CXR test split
+    edema: bool = True,  # drop the edema-severity consensus images
+    level: str = "subject",  # 'subject' (every pair of a held-out subject) or 'study' (the held-out studies only)
+) -> tuple[pd.DataFrame, dict]:
+    """Pairs without the evaluation sets, and a record of what was removed."""
+    if level not in ("subject", "study"):
+        raise ValueError(f"level must be 'subject' or 'study', got {level!r}")
+    held = evaluation_holdout(root, cxr_root, edema_root, mimic_test, edema)
+    if level == "subject":
+        drop = pairs["subject_id"].astype("int64").isin(set(held["subject_id"]))
+    else:
+        drop = pairs["study_id"].astype("int64").isin(set(held["study_id"]))
+    rec = {"level": level, "pairs_before": int(len(pairs)), "pairs_excluded": int(drop.sum()),
+           "subjects_excluded": int(pairs.loc[drop, "subject_id"].nunique()),
+           "held_out": {s: {"subjects": int(g["subject_id"].nunique()), "studies": int(g["study_id"].nunique())}
+                        for s, g in held.groupby("source")},
+           "edema_checked": bool(edema and (edema_root is not None or (root is not None and
+                                 (Path(root) / COHORT_FOLDERS["edema"]).is_dir())))}
+    return pairs[~drop].reset_index(drop=True), rec
 
 # %% ../../nbs/22_data.pairs.ipynb #3d8eaf38
 class PairedDataset(LenientDataset, Dataset):

@@ -66,6 +66,25 @@ def _fit_predict(Xtr, ytr, Xev: Sequence[np.ndarray], C: float, seed: int, max_i
     return [clf.predict_proba(X) if clf.classes_.size > 2 else clf.predict_proba(X)[:, 1] for X in Xev], True
 
 
+def _fit_predict_classes(Xtr, ytr, Xev: Sequence[np.ndarray], K: int, C: float, seed: int, max_iter: int):
+    """Multinomial fit; probabilities over all K classes (a class absent from the training subset gets 0)."""
+    seen = np.unique(ytr).astype(int)
+    if seen.size < 2:
+        prior = np.zeros(K)
+        prior[seen] = 1.0
+        return [np.tile(prior, (len(X), 1)) for X in Xev], False
+    clf = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(Xtr, ytr)
+    out = []
+    for X in Xev:
+        P = np.zeros((len(X), K))
+        P[:, clf.classes_.astype(int)] = clf.predict_proba(X)
+        out.append(P)
+    return out, True
+
+
 def linear_probe(
     X_train, y_train,  # [N, D] embeddings and their labels ([N] classes or [N, C] multi-hot)
     X_val, y_val,  # validation split (chooses C and the thresholds)
@@ -76,6 +95,7 @@ def linear_probe(
     standardize: bool = True,  # z-score features with the training subset's statistics
     max_iter: int = 1000,  # solver iterations
     labels: Sequence[str] | None = None,  # label names
+    n_classes: int | None = None,  # single-label: number of classes (default: the largest index seen + 1)
 ) -> dict:
     """Fit logistic regression on frozen embeddings, C by validation macro AUROC; test metrics + `scores`."""
     Xtr, Xva, Xte = (np.asarray(x, dtype=np.float64) for x in (X_train, X_val, X_test))
@@ -87,12 +107,9 @@ def linear_probe(
     best = None
     for C in Cs:
         if single:
-            (pv, pt), ok = _fit_predict(Xtr, ytr, [Xva, Xte], C, seed, max_iter)
-            K = int(max(ytr.max(), yva.max(), yte.max())) + 1
-            if pv.ndim == 1:  # two classes
-                pv, pt = np.stack([1 - pv, pv], 1), np.stack([1 - pt, pt], 1)
-            yv1 = np.eye(K)[yva.astype(int)][:, :pv.shape[1]]
-            score = macro_auroc(yv1, pv)
+            K = int(max(ytr.max(), yva.max(), yte.max())) + 1 if n_classes is None else n_classes
+            (pv, pt), ok = _fit_predict_classes(Xtr, ytr, [Xva, Xte], K, C, seed, max_iter)
+            score = macro_auroc(np.eye(K)[yva.astype(int)], pv)
             fitted = [ok]
         else:
             y_, _, v = _prep(ytr, None, mask_train)

@@ -145,16 +145,23 @@ def class_scores(
     prompt_emb: Mapping[str, np.ndarray],  # class -> [P_c, D] prompt embeddings
     ensemble: str = "max",  # "max" (the official code) or "mean" (its comment)
     zscore: bool = False,  # standardise each class column over the N rows (the paper's option)
+    chunk_size: int | None = 65536,  # rows scored at a time (bounded memory for a large test set); None = all at once
 ) -> np.ndarray:
     """Cosine similarity to each class's prompts, ensembled per class: [N, C] in `prompt_emb` order."""
     if ensemble not in ("max", "mean"):
         raise ValueError(f"ensemble {ensemble!r}: use 'max' or 'mean'")
-    f = _unit(features)
-    cols = []
-    for c, e in prompt_emb.items():
-        sim = f @ _unit(e).T
-        cols.append(sim.max(1) if ensemble == "max" else sim.mean(1))
-    s = np.stack(cols, 1).astype(np.float64)
+    feats = np.asarray(features)
+    prompts = [_unit(e) for e in prompt_emb.values()]
+    N = len(feats)
+    step = max(N, 1) if chunk_size is None else int(chunk_size)
+    if step < 1:
+        raise ValueError(f"chunk_size {chunk_size} must be >= 1")
+    s = np.empty((N, len(prompts)), dtype=np.float64)
+    for i in range(0, N, step):
+        f = _unit(feats[i:i + step])  # only a [chunk, D] copy and [chunk, P_c] similarities live at once
+        for c, e in enumerate(prompts):
+            sim = f @ e.T
+            s[i:i + step, c] = sim.max(1) if ensemble == "max" else sim.mean(1)
     return zscore_columns(s) if zscore else s
 
 
@@ -176,11 +183,13 @@ def multilabel_probs(
     neg_emb: Mapping[str, np.ndarray],  # class -> [P', D] negative prompt embeddings (same classes)
     ensemble: str = "max",  # prompt ensembling per side
     scale: float = 1.0,  # logit scale (e.g. model.logit_scale.exp()); AUROC does not depend on it
+    chunk_size: int | None = 65536,  # rows scored at a time (see class_scores)
 ) -> np.ndarray:
     """P(class present) = softmax(scale · [pos, neg])[0] per class: [N, C]."""
     if list(pos_emb) != list(neg_emb):
         raise ValueError(f"positive classes {list(pos_emb)} != negative classes {list(neg_emb)}")
-    sp, sn = class_scores(features, pos_emb, ensemble), class_scores(features, neg_emb, ensemble)
+    sp = class_scores(features, pos_emb, ensemble, chunk_size=chunk_size)
+    sn = class_scores(features, neg_emb, ensemble, chunk_size=chunk_size)
     return softmax(scale * np.stack([sp, sn], -1), -1)[..., 0]
 
 # %% ../../nbs/72_eval.zeroshot.ipynb #d3705719
@@ -195,16 +204,17 @@ def zeroshot_classify(
     scale: float = 1.0,  # softmax scale for probabilities
     prompt_set: PromptSet | None = None,  # recorded in the result
     seed: int | None = None,  # the prompt-sampling seed, recorded
+    chunk_size: int | None = 65536,  # test rows scored at a time (bounded memory); None = all at once
 ) -> dict:
     """Zero-shot scores and metrics; `scores` [N, C] are returned alongside for CIs and plots."""
     y = np.asarray(y_true)
     names = list(prompt_emb)
     single = y.ndim == 1
     if neg_emb is not None:
-        scores = multilabel_probs(features, prompt_emb, neg_emb, ensemble, scale)
+        scores = multilabel_probs(features, prompt_emb, neg_emb, ensemble, scale, chunk_size)
         mode = "pos-vs-neg"
     else:
-        scores = class_scores(features, prompt_emb, ensemble, zscore)
+        scores = class_scores(features, prompt_emb, ensemble, zscore, chunk_size)
         mode = "softmax" if single else "similarity"
     truth = np.eye(len(names))[y.astype(int)] if single else y
     out = classification_metrics(truth, scores, None if single else mask, labels=names)

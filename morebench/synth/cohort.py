@@ -181,8 +181,11 @@ def _study_state(p, k: int, severity: int, episode_lobe: str | None, rng, diffic
     p_atel = 0.1 + 0.1 * (view == "AP") + 0.15 * (eff_l + eff_r > 0)
     atel = str(rng.choice(["left_base", "right_base", "bibasilar"])) if rng.random() < p_atel else "none"
     ptx = str(rng.choice(["left", "right"])) if rng.random() < (0.05 if devices else 0.012) else "none"
+    # the pleural gap as drawn (image half-widths, ~17.5 cm): the report's size is read from it
+    ptx_size = round(float(np.clip(rng.lognormal(np.log(0.07), 0.6), 0.025, 0.25)), 3) if ptx != "none" else 0.0
     return dict(view=view, edema_grade=edema, effusion_left=round(eff_l, 3), effusion_right=round(eff_r, 3),
                 consolidation=consolidation, pneumonia=bool(pneumonia), atelectasis=atel, pneumothorax=ptx,
+                pneumothorax_size=ptx_size,
                 support_devices=bool(devices), devices=";".join(device_list), lung_lesion=bool(rng.random() < 0.03),
                 fracture=bool(rng.random() < 0.015))
 
@@ -209,7 +212,7 @@ def sample_cxr_studies(
     difficulty: float = 1.0,  # >1 subtler findings, more hedging and nuisance
 ) -> tuple[pd.DataFrame, dict[int, list[tuple[float, int]]]]:
     """One row per X-ray image; also each subject's episode (day, severity) anchors for placing ECGs."""
-    from morebench.synth.cxr import inspiration_level
+    from morebench.synth.cxr import ctr_draw, inspiration_level
 
     rows, anchors = [], {}
     for p in patients.itertuples(index=False):
@@ -218,8 +221,10 @@ def sample_cxr_studies(
         # ratio, not a threshold: the CTR distributions with and without it overlap as in the JSRT/Shenzhen landmark
         # contours (Gaggion et al. 2022; median 0.549 vs 0.469; see 33_synth.cxr and more_nb/f_cohort_fidelity.ipynb)
         cardiomegaly = rng.random() < (0.75 if p.hf else 0.3 if p.lvh else 0.04)
-        margin = 0.045 / max(difficulty, 0.25)
-        ctr0 = rng.normal(0.469 + 0.08 * cardiomegaly * min(1.0, 1 / max(difficulty, 0.25)) + 0.5 * (margin - 0.045), 0.04)
+        # the patient's CTR: a draw from the fitted real distribution of their group (harder: the groups closer)
+        ctr0 = ctr_draw(float(rng.random()), bool(cardiomegaly))
+        if cardiomegaly and difficulty > 1:
+            ctr0 -= 0.08 * (1 - 1 / difficulty)
         anchors[p.subject_id] = []
         # the patient's anatomy and habitus: one anatomy variant and body size for all their films
         anatomy, zoom0 = int(rng.integers(0, 2**16)), float(rng.uniform(0.93, 1.07))
@@ -292,16 +297,23 @@ def sample_ecg_studies(
     morph = rng.integers(0, 2**31 - 1, len(patients))  # one morphology seed per patient: it persists across ECGs
     for p, morph_seed in zip(patients.itertuples(index=False), morph):
         # the patient's own conduction times, drawn once; each ECG varies a little around them. Borderline values
-        # exist on both sides of every cut-off (QRS 105-130 ms without a named block, complete blocks from ~112 ms as
-        # the cart measures them, PR 200-222 ms without first-degree block), so no interval alone gives a label.
+        # exist on both sides of every cut-off, so no interval alone gives a label: a nonspecific intraventricular
+        # conduction delay (QRS 104-148 ms without a named block; commoner with LVH, heart failure and old infarcts),
+        # complete blocks from ~108 ms as the cart measures them, PR 186-228 ms without first-degree block and
+        # first-degree block from ~194 ms (the cart then calls it borderline).
         bbb = p.conduction in ("rbbb", "lbbb")
         if bbb:
-            qrs0 = float(np.clip(rng.normal(138, 15), 110, 190))
-        elif rng.random() < 0.08:  # nonspecific intraventricular conduction delay / incomplete block
-            qrs0 = float(rng.uniform(105, 130))
+            qrs0 = float(np.clip(rng.normal(134, 16), 108, 190))
+        elif rng.random() < 0.1 + 0.07 * p.lvh + 0.07 * p.hf + 0.05 * (p.mi_territory != "none"):
+            qrs0 = float(rng.uniform(104, 148))
         else:
             qrs0 = float(np.clip(rng.normal(92 + 6 * p.lvh, 9), 70, 118))
-        pr0 = float(200 + rng.gamma(2.0, 22.0)) if p.conduction == "avb1" else float(np.clip(rng.normal(160, 21), 110, 222))
+        if p.conduction == "avb1":
+            pr0 = float(194 + rng.gamma(2.0, 18.0))
+        elif rng.random() < 0.08:  # borderline PR without a named block
+            pr0 = float(rng.uniform(186, 228))
+        else:
+            pr0 = float(np.clip(rng.normal(160, 21), 110, 205))
         qtc0 = rng.normal(415 + 25 * bbb, 18)
         n_ecg = int(rng.choice(4, p=[0.1, 0.4, 0.3, 0.2]))
         eps = anchors[p.subject_id]
@@ -321,7 +333,7 @@ def sample_ecg_studies(
             if rhythm == "af":
                 hr = float(np.clip(rng.normal(92 + 8 * acuity, 18), 55, 160))
             else:
-                hr = float(np.clip(rng.normal(69 + 9 * acuity + 4 * p.hf, 11), 42, 150))
+                hr = round(float(np.clip(rng.normal(69 + 9 * acuity + 4 * p.hf, 11), 42, 150)), 1)  # as written
                 rhythm = "sinus_tachy" if hr > 100 else "sinus_brady" if hr < 60 else "sinus"
             conduction = p.conduction if not (rhythm == "af" and p.conduction == "avb1") else "none"
             paced = bool(getattr(p, "pacemaker", False)) and rng.random() < 0.8
@@ -329,8 +341,9 @@ def sample_ecg_studies(
             t_inv = bool(rng.random() < (0.6 if (p.mi_territory != "none" and not mi_acute) else 0.4 if p.lvh else 0.05))
             pr = np.nan if rhythm == "af" else float(pr0 + rng.normal(0, 6) - 0.4 * (hr - 72))
             if not np.isnan(pr):
-                pr = max(pr, 201.0) if conduction == "avb1" else float(np.clip(pr, 105, 222))
-            qrs = float(qrs0 + rng.normal(0, 3))
+                pr = max(pr, 188.0) if conduction == "avb1" else float(np.clip(pr, 105, 232))
+            qrs = float(qrs0 + rng.normal(0, 4))
+            qrs = max(qrs, 106.0) if bbb else qrs
             qtc = qtc0 + rng.normal(0, 8)
             qt = float(np.clip(qtc * (60.0 / hr) ** (1 / 3), 280, 560))  # Fridericia: QT adapts to the rate
             n_pvc = int(rng.choice([1, 1, 2, 3])) if rng.random() < (0.05 + 0.06 * (p.mi_territory != "none") + 0.05 * p.hf) else 0

@@ -13,8 +13,8 @@ from PIL import Image
 from scipy import ndimage
 
 # %% auto #0
-__all__ = ['DEVICES', 'F', 'GREY_LUT_FILE', 'SHAPE_FILE', 'device_set', 'render_cxr', 'mask_ctr', 'grey_lut', 'grey_histogram',
-           'fit_grey_lut', 'fit_shape_stats', 'shape_stats', 'inspiration_level']
+__all__ = ['DEVICES', 'F', 'SHAPE_FILE', 'GREY_LUT_FILE', 'device_set', 'shape_stats', 'lung_outline', 'render_cxr', 'mask_ctr',
+           'grey_lut', 'grey_histogram', 'fit_grey_lut', 'fit_shape_stats', 'ctr_draw', 'inspiration_level']
 
 # %% ../../nbs/33_synth.cxr.ipynb #cfacc0b7
 def _ramp(z, edge):
@@ -228,7 +228,10 @@ def _anatomy(state, n, ap):
     "State-dependent anatomy: the cached lungs of this view/volume plus this patient's heart."
     lev = state.get("inspiration_level", 0)
     lev = 0 if lev is None or lev != lev else int(np.clip(int(lev), -2, 2))  # the patient's inspiration depth
-    g = dict(_lungs(n, ap, str(state.get("atelectasis", "none") or "none"), lev))
+    atel = str(state.get("atelectasis", "none") or "none")
+    av = state.get("anatomy_variant")
+    shaped = _lungs_shape(n, ap, atel, int(av)) if av is not None and av == av else None
+    g = dict(shaped if shaped is not None else _lungs(n, ap, atel, lev))  # the patient's own outline when known
     hs, hm, win = _heart(float(state.get("ctr", 0.45) or 0.45), ap, float(g["yc"]), n)
     heart = np.zeros((n, n), np.float32)
     heart[win] = hs * (1 - _ramp(g["y"][win] - g["ydia"][win] - F(0.01), 0.02))  # hidden below the diaphragm
@@ -239,6 +242,111 @@ def _anatomy(state, n, ap):
 
 
 _IDENT = None
+
+# %% ../../nbs/33_synth.cxr.ipynb #db4c3201
+SHAPE_FILE = "cxr_shape_stats.json"
+
+
+@lru_cache(maxsize=1)
+def shape_stats() -> dict | None:
+    """The shipped lung/heart shape statistics, or None when absent."""
+    import json
+    from importlib import resources
+
+    try:
+        return json.loads(resources.files("morebench").joinpath("resources", SHAPE_FILE).read_text())
+    except (FileNotFoundError, ModuleNotFoundError):
+        return None
+
+
+_SHAPE_Y = 0.36  # anatomical image heights per unit of the shape model's y (its x unit is the half-width of the lungs)
+
+
+def lung_outline(
+    anatomy: int,  # the patient's anatomy number (the cohort's `anatomy_variant`): the same outline on every film
+    ap: bool = False,  # supine AP films: a higher diaphragm and apices (smaller inspiration)
+    atel: str = "none",  # basal atelectasis ('left_base', 'right_base', 'bibasilar') elevates that hemidiaphragm
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The patient's right and left lung outlines ([44, 2] and [50, 2] points, x in [-1, 1] on the image, y in [0, 1]
+    downwards) drawn from the point-distribution model fitted to real contours (`shape_stats`): mode coefficients
+    ~ N(0, fitted sd) seeded by `anatomy`. None when the statistics are absent."""
+    st = shape_stats()
+    if st is None:
+        return None
+    mean = np.asarray(st["mean_shape"], np.float64)
+    modes, sd = np.asarray(st["modes"], np.float64), np.asarray(st["mode_sd"], np.float64)
+    b = np.clip(np.random.default_rng([int(anatomy), 31]).standard_normal(len(sd)), -2.0, 2.0) * sd
+    pts = (mean + b @ modes).reshape(-1, 2)
+    x0, x1 = pts[:, 0].min(), pts[:, 0].max()
+    pts[:, 0] = (pts[:, 0] - (x0 + x1) / 2) / ((x1 - x0) / 2)  # the lung width is the unit, as in the fit
+    pts[:, 1] -= pts[:, 1].min()
+    out = np.empty_like(pts)
+    out[:, 0] = pts[:, 0] * float(_W)
+    ya = 0.105 if ap else 0.085
+    h = float(pts[:, 1].max()) * _SHAPE_Y * (0.93 if ap else 1.0)
+    hh = float(np.clip(h, 0.5, 0.76))  # the film's field of view: the extreme tails are squeezed, not cut off
+    out[:, 1] = ya + pts[:, 1] * _SHAPE_Y * (0.93 if ap else 1.0) * (hh / h)
+    rl, ll = out[:44], out[44:]
+    for side, c in (("right", rl), ("left", ll)):
+        if atel in (f"{side}_base", "bibasilar"):  # volume loss: the lower lung rises, most at the base
+            t = np.clip((c[:, 1] - c[:, 1].min()) / np.ptp(c[:, 1]), 0, 1)
+            c[:, 1] -= 0.02 * t * t
+    return rl, ll
+
+
+@lru_cache(maxsize=4)
+def _superior_mediastinum(n: int) -> np.ndarray:
+    "The mediastinal band (SVC on the right, aortic knob on the left), before its lower cut-off (as in `_lungs`)."
+    _, y, u, right = _canon(n)
+    knob = np.where(right, F(0.025) * np.exp(-(((y - F(0.27)) / F(0.08)) ** 2)), F(0.07) * np.exp(-(((y - F(0.3)) / F(0.04)) ** 2)))
+    return _ramp(F(0.09) + knob - u, 0.012)
+
+
+@lru_cache(maxsize=64)
+def _lungs_shape(n: int, ap: bool, atel: str, anatomy: int) -> dict | None:
+    """`_lungs` for one patient: the lung fields rasterised from the patient's `lung_outline` (a soft edge), the
+    diaphragm and the lateral lung margins read off that outline; mediastinum, abdomen and gastric bubble as before."""
+    from PIL import ImageDraw
+
+    out = lung_outline(anatomy, ap, atel)
+    if out is None:
+        return None
+    x, y, u, right = _canon(n)
+    im = Image.new("F", (n, n), 0.0)
+    dr = ImageDraw.Draw(im)
+    for c in out:
+        dr.polygon([((px + 1) / 2 * n - 0.5, py * n - 0.5) for px, py in c], fill=1.0)
+    # each hemidiaphragm: the renderer's dome through the outline's costophrenic angle (its lowest point)
+    domes, ycp = {}, {}
+    for side, c in zip(("right", "left"), out):
+        i = int(np.argmax(c[:, 1]))
+        ycp[side] = F(c[i, 1])
+        domes[side] = F(c[i, 1] - 1.3 * max(abs(float(c[i, 0])) - 0.4, 0.0) ** 2)
+    # (the diaphragm height depends on the column only: computed on one row, broadcast; the film is blurred once,
+    # in `render_cxr`, so the rasterised edge needs no smoothing here)
+    ydia = np.broadcast_to(_dia_y(u[0], np.where(right[0], domes["right"], domes["left"]))[None, :], (n, n))
+    below = y - ydia
+    lung = np.asarray(im, np.float32) * _ramp(-below, 0.006)
+    # the lateral margin of each lung in each row (distance from the midline): the outline from apex to the angle
+    rows = (np.arange(n, dtype=np.float32) + 0.5) / n
+    lat = []
+    for c in out:
+        i = int(np.argmax(c[:, 1]))
+        side = c[: i + 1]
+        lat.append(np.interp(rows, np.maximum.accumulate(side[:, 1]), np.abs(side[:, 0])).astype(np.float32))
+    ulat = np.where(right, lat[0][:, None], lat[1][:, None])
+    ya = F(min(float(c[:, 1].min()) for c in out))
+    yc = F(min(domes.values()) - 0.055)
+    medi = _superior_mediastinum(n) * _ramp(yc - y[:, :1], 0.05)
+    abdomen = _ramp(below, 0.004) * (F(0.8) + F(0.4) * np.clip(below, 0, 0.5))
+    bw = _window(n, 0.2, 0.52, float(domes["left"]), float(domes["left"]) + 0.14)  # the gastric bubble's box
+    bx, by = x[bw], y[bw] - domes["left"]
+    bub = _ramp(F(0.055) - np.hypot((bx - F(0.36)) * F(0.8), (by - F(0.07)) * F(1.6)), 0.01) * _ramp(by - F(0.045), 0.004)
+    static = F(0.32) * medi + F(0.4) * abdomen
+    static[bw] -= F(0.3) * bub
+    return dict(x=x, y=y, u=u, right=right, lung=lung, lung_m=lung * (1 - F(0.9) * medi), medi=medi, static=static,
+                abdomen=abdomen, ydia=ydia, ulat=ulat, ya=ya, ycp=ycp, domes=domes, yc=yc)
+
 
 # %% ../../nbs/33_synth.cxr.ipynb #8dac6966
 def _findings(state, rng, g, at, n):
@@ -258,7 +366,7 @@ def _findings(state, rng, g, at, n):
         for side, sgn in (("right", -1), ("left", 1)):
             m = int(rng.integers(8, 14))
             ycp = float(g["ycp"][side])
-            ys = rng.uniform(0.5, ycp - 0.025, m).astype(np.float32)
+            ys = rng.uniform(min(0.5, max(float(g["ya"]) + 0.2, ycp - 0.3)), ycp - 0.025, m).astype(np.float32)
             L = rng.uniform(0.025, 0.045, m).astype(np.float32)
             ul = _lung_lat(ys, g["ya"], F(ycp))
             tt = np.linspace(0, 1, 24, dtype=np.float32)
@@ -395,6 +503,12 @@ def _warp(a, n, scale, angle, shift, order=1):
     m = np.array([[np.cos(th), np.sin(th)], [-np.sin(th), np.cos(th)]]) / scale  # output (row, col) -> input
     c = np.array([(n - 1) / 2, (n - 1) / 2])
     off = c - m @ (c + np.asarray(shift))
+    pad = 0
+    if order == 1:  # the film: pixels that come from outside repeat the nearest edge (body or background grey, never
+        # the black wedges a zero fill leaves on rotated films): pad by edge replication, then sample the padded image
+        pad = max(4, int(0.16 * n))
+        a = np.pad(np.asarray(a, np.float32), pad, mode="edge")
+        off = off + pad
     data = (m[1, 1], m[1, 0], off[1], m[0, 1], m[0, 0], off[0])  # PIL wants (col, row) order
     im = Image.fromarray(np.ascontiguousarray(a, np.float32), mode="F")
     res = Image.NEAREST if order == 0 else Image.BILINEAR
@@ -481,8 +595,13 @@ def _lateral(state, rng, n):
     x, y, lung = at["x"], at["y"], at["lung"]
     ctr = float(state.get("ctr", 0.45) or 0.45)
     s = ctr / 0.45
-    hx, hy = F(-0.3 + 0.08 * (s - 1)), F(0.56)
-    hr = ((x - hx) / F(0.28 * s)) ** 2 + ((y - hy) / F(0.2 + 0.04 * (s - 1))) ** 2
+    # the heart sits anterior-inferior, on the diaphragm and against the lower sternum, its long axis running from
+    # upper-posterior to lower-anterior (a tilted ellipse in pixel-isotropic coordinates: y counts double)
+    hx, hy = F(-0.3 + 0.05 * (s - 1)), F(0.6)
+    dx, dy = x - hx, F(2) * (y - hy)
+    a1 = (dx * F(-0.55) + dy * F(0.83)) / F(0.42 * s)
+    a2 = (dx * F(0.83) + dy * F(0.55)) / F(0.3 * s)
+    hr = a1 * a1 + a2 * a2
     heart = _ramp(1 - hr, 0.15) * (F(0.7) + F(0.3) * np.sqrt(np.clip(1 - hr, 0, 1))) * (1 - _ramp(y - at["dia"] - F(0.01), 0.02))
     add, air, vfac = F(0), F(1), F(1)
     grade = int(state.get("edema_grade", 0) or 0)
@@ -615,9 +734,6 @@ def fit_grey_lut(
 
 
 # %% ../../nbs/33_synth.cxr.ipynb #f6c4b8d2
-SHAPE_FILE = "cxr_shape_stats.json"
-
-
 def fit_shape_stats(
     landmark_dir,  # the cxr_landmarks folder (clinical.csv, landmarks/RL, LL, H)
     n_modes: int = 5,  # principal modes kept
@@ -658,16 +774,26 @@ def fit_shape_stats(
     }
 
 
-@lru_cache(maxsize=1)
-def shape_stats() -> dict | None:
-    """The shipped lung/heart shape statistics, or None when absent."""
-    import json
-    from importlib import resources
+def ctr_draw(
+    u: float,  # a uniform(0, 1) draw (the patient's quantile)
+    cardiomegaly: bool,  # which group's distribution
+) -> float:
+    """A cardiothoracic ratio at quantile `u` of the real CTR distribution with or without cardiomegaly (the fitted
+    p5..p95, linear in the normal score and extended linearly beyond p5/p95; N(0.469/0.549, 0.045) without stats)."""
+    from scipy.stats import norm
 
-    try:
-        return json.loads(resources.files("morebench").joinpath("resources", SHAPE_FILE).read_text())
-    except (FileNotFoundError, ModuleNotFoundError):
-        return None
+    z = float(norm.ppf(np.clip(u, 1e-4, 1 - 1e-4)))
+    st = shape_stats()
+    if st is None:
+        return (0.549 if cardiomegaly else 0.469) + 0.045 * z
+    q = st["ctr_cardiomegaly" if cardiomegaly else "ctr_no_cardiomegaly"]
+    zk = np.array([-1.6449, -0.6745, 0.0, 0.6745, 1.6449])
+    v = np.array([q["p5"], q["p25"], q["p50"], q["p75"], q["p95"]])
+    if z < zk[0]:
+        return float(v[0] + (z - zk[0]) * (v[1] - v[0]) / (zk[1] - zk[0]))
+    if z > zk[-1]:
+        return float(v[-1] + (z - zk[-1]) * (v[-1] - v[-2]) / (zk[-1] - zk[-2]))
+    return float(np.interp(z, zk, v))
 
 
 def inspiration_level(

@@ -176,7 +176,7 @@ def beat_template(
             (0.75 * d_norm, 0.10 * d_norm, 0.10 * d_norm, (m["basal"] + 0.15 * lvh) * gain, _unit([-0.3, -0.7, -0.65])),
         ]
         if cond == "rbbb":  # late, slow rightward-anterior forces: R' in V1, wide S in I/V6
-            late = qrs - d_norm
+            late = max(qrs - d_norm, 0.008)  # a complete block is always wider than the normally conducted part
             vent_lobes.append((d_norm + 0.45 * late, 0.35 * late, 0.35 * late, m["rbbb"] * (0.6 + 0.4 * e),
                                _unit([-0.65, 0.05, 0.75])))
     if terr != "none" and not acute:
@@ -637,7 +637,7 @@ def machine_measurements(
     af = state["rhythm"] == "af" or pr is None or pr != pr
     t_axis = float(np.degrees(np.arctan2(info["t_dir"][1], info["t_dir"][0])))
     # the cart's measurement error (a few ms; carts disagree with each other by about this much)
-    e_pr, e_qrs, e_qt = (int(round(v)) for v in rng.normal(0, [6.0, 6.0, 10.0]))
+    e_pr, e_qrs, e_qt = (int(round(v)) for v in rng.normal(0, [8.0, 8.0, 10.0]))
     e_pr, e_qrs, e_qt = (e_pr, e_qrs, e_qt) if state.get("measurement_noise", True) else (0, 0, 0)
     return dict(
         rr_interval=int(round(60000 / float(state["hr"]))),

@@ -16,13 +16,20 @@ from ..formats import CHEXPERT_LABELS
 from .cxr import device_set
 
 # %% auto #0
-__all__ = ['LOBE_NAMES', 'DEVICE_TEXT', 'INCIDENTAL', 'INDICATIONS', 'QUESTIONS', 'GENERIC_INDICATIONS', 'P_SPECIFIC_INDICATION',
-           'radiology_report']
+__all__ = ['LOBE_NAMES', 'PTX_CM_PER_UNIT', 'DEVICE_TEXT', 'COMPARISON_PREFACES', 'STABLE_IMPRESSIONS', 'INCIDENTAL',
+           'INDICATIONS', 'QUESTIONS', 'GENERIC_INDICATIONS', 'P_SPECIFIC_INDICATION', 'radiology_report']
 
 # %% ../../nbs/34_synth.reports.ipynb #f840f069
-LOBE_NAMES = {"RUL": ["right upper lobe", "right upper lung"], "RML": ["right middle lobe", "right middle lobe"],
-              "RLL": ["right lower lobe", "right base"], "LUL": ["left upper lobe", "lingula"],
-              "LLL": ["left lower lobe", "left base", "retrocardiac region"]}
+LOBE_NAMES = {"RUL": ["right upper lobe", "right upper lung", "posterior segment of the right upper lobe",
+                      "apical segment of the right upper lobe", "right upper zone"],
+              "RML": ["right middle lobe", "right middle lobe", "medial segment of the right middle lobe",
+                      "lateral segment of the right middle lobe"],
+              "RLL": ["right lower lobe", "right base", "superior segment of the right lower lobe",
+                      "posterior basal segment of the right lower lobe", "right infrahilar region"],
+              "LUL": ["left upper lobe", "lingula", "apicoposterior segment of the left upper lobe", "lingular segments",
+                      "left midlung"],
+              "LLL": ["left lower lobe", "left base", "retrocardiac region", "superior segment of the left lower lobe",
+                      "posterior basal segment of the left lower lobe", "left infrahilar region"]}
 
 
 class _S:
@@ -77,14 +84,23 @@ def _change(prior: Mapping | None, key: str, now: float, rng) -> str:
         return ""
     before = _amount(prior, key)
     if before <= 0 and now > 0:
-        return _pick(rng, [", new since the prior study", ", new compared to the prior radiograph", ", which is new"])
+        return _pick(rng, [", new since the prior study", ", new compared to the prior radiograph", ", which is new",
+                           ", newly apparent since ___", ", which has developed since the previous exam",
+                           ", new from the study of ___", ", interval development since the prior"])
     if now <= 0:
         return ""
     if abs(now - before) < 1e-6 * max(1.0, abs(now)) or abs(now - before) < 0.05:
-        return _pick(rng, [", unchanged", ", unchanged from the prior study", ", stable compared to the prior exam"])
+        return _pick(rng, [", unchanged", ", unchanged from the prior study", ", stable compared to the prior exam",
+                           ", similar to the prior exam", ", essentially unchanged", ", grossly stable",
+                           ", unchanged since ___", ", stable over serial radiographs", ", of similar extent as before",
+                           ", persistent since the prior study"])
     if now < before:
-        return _pick(rng, [", improved compared to the prior study", ", decreased since the prior exam", ", slightly improved"])
-    return _pick(rng, [", worse than on the prior study", ", increased since the prior exam", ", slightly worsened"])
+        return _pick(rng, [", improved compared to the prior study", ", decreased since the prior exam", ", slightly improved",
+                           ", somewhat decreased in extent", ", less pronounced than on the prior radiograph",
+                           ", interval improvement since ___", ", smaller than on the study of ___"])
+    return _pick(rng, [", worse than on the prior study", ", increased since the prior exam", ", slightly worsened",
+                       ", progressed since the prior study", ", more conspicuous than previously",
+                       ", larger than on the study of ___", ", interval worsening since ___"])
 
 
 def _amount(s: Mapping, key: str) -> float:
@@ -112,6 +128,7 @@ def _heart_sentences(state, prior, unc, rng):
     ap = str(state.get("view", "PA")).upper() == "AP"
     if "cardiomegaly" in unc:
         s = _pick(rng, ["Heart size is borderline enlarged.", "The heart is possibly mildly enlarged.",
+                        "Questionable mild cardiomegaly, likely accentuated by low lung volumes.",
                         "The cardiac silhouette may be mildly enlarged" + (", exaggerated by AP technique." if ap else "."),
                         "Possible mild cardiomegaly."])
         return [_S(s, {"Cardiomegaly": -1})], [_S("Possible mild cardiomegaly.", {"Cardiomegaly": -1})]
@@ -127,7 +144,9 @@ def _heart_sentences(state, prior, unc, rng):
     r = rng.random()
     if r < 0.45:
         out.append(_S(_pick(rng, ["Heart size is normal.", "The heart is normal in size.", "Normal heart size.",
-                                  "The cardiac silhouette is within normal limits."]), {"Cardiomegaly": 0}))
+                                  "The cardiac silhouette is within normal limits.", "The heart is top normal in size.",
+                                  "The cardiac silhouette is normal in size and configuration.",
+                                  "Heart size remains normal.", "The heart is normal in size and shape."]), {"Cardiomegaly": 0}))
     elif r < 0.8:
         out.append(_S(_pick(rng, ["The cardiomediastinal silhouette is normal.", "Cardiomediastinal contours are unremarkable.",
                                   "The cardiomediastinal and hilar contours are within normal limits."]),
@@ -143,7 +162,9 @@ def _edema_sentences(state, prior, unc, rng):
     g = int(state.get("edema_grade", 0) or 0)
     if "edema" in unc:
         s = _pick(rng, ["Possible mild interstitial edema.", "Mild pulmonary edema cannot be excluded.",
-                        "Subtle interstitial markings may reflect mild edema."])
+                        "Subtle interstitial markings may reflect mild edema.", "Questionable mild pulmonary vascular congestion.",
+                        "Findings could reflect mild interstitial edema.", "Borderline pulmonary vascular congestion.",
+                        "Hazy vessels, likely mild edema."])
         return [_S(s, {"Edema": -1})], [_S("Possible mild pulmonary edema.", {"Edema": -1})]
     ch = _change(prior, "edema", g, rng)
     if g == 0:
@@ -156,15 +177,20 @@ def _edema_sentences(state, prior, unc, rng):
         return [], []
     if g == 1:
         s = _pick(rng, [f"There is mild pulmonary vascular congestion{ch}.", f"Mild vascular congestion{ch}.",
-                        f"Pulmonary vascular congestion with upper zone redistribution{ch}."])
+                        f"Pulmonary vascular congestion with upper zone redistribution{ch}.",
+                        f"Cephalization of the pulmonary vasculature, consistent with mild vascular congestion{ch}.",
+                        f"Engorged hilar vessels and mild pulmonary vascular congestion{ch}."])
         return [_S(s, {"Edema": 1}, 1)], [_S(_pick(rng, ["Pulmonary vascular congestion.", "Mild vascular congestion."]), {"Edema": 1}, 1)]
     if g == 2:
         s = _pick(rng, [f"There is mild interstitial pulmonary edema{ch}.", f"Moderate interstitial edema with Kerley B lines{ch}.",
                         f"Interstitial edema with perihilar haziness{ch}.",
+                        f"Interstitial edema with peribronchial cuffing and septal thickening{ch}.",
+                        f"Indistinct pulmonary vasculature and septal lines, in keeping with interstitial edema{ch}.",
                         f"Findings are consistent with interstitial pulmonary edema{ch}."])
         return [_S(s, {"Edema": 1}, 2)], [_S(_pick(rng, ["Interstitial pulmonary edema.", "Mild to moderate interstitial edema."]), {"Edema": 1}, 2)]
     s, lab = _pick(rng, [(f"Severe alveolar pulmonary edema with bilateral perihilar airspace opacities{ch}.", {"Edema": 1, "Lung Opacity": 1}),
                          (f"Diffuse bilateral alveolar edema in a perihilar distribution{ch}.", {"Edema": 1}),
+                         (f"Extensive bilateral alveolar edema with air bronchograms{ch}.", {"Edema": 1}),
                          (f"Bilateral perihilar airspace opacities consistent with alveolar edema{ch}.", {"Edema": 1, "Lung Opacity": 1})])
     return [_S(s, lab, 3)], [_S(_pick(rng, ["Severe alveolar pulmonary edema.", "Alveolar edema."]), {"Edema": 1}, 3)]
 
@@ -192,12 +218,17 @@ def _effusion_sentences(state, prior, unc, rng):
         side, x = ("left", L) if L > 0 else ("right", R)
         ch = _change(prior, f"effusion_{side}", x, rng)
         w = _size_word(x)
-        opts = [f"{_cap(pre)}{w} {side} pleural effusion{ch}.", f"There is a {pre}{w} {side} pleural effusion{ch}."]
+        opts = [f"{_cap(pre)}{w} {side} pleural effusion{ch}.", f"There is a {pre}{w} {side} pleural effusion{ch}.",
+                f"{_cap(pre)}{w} {side} pleural effusion layering dependently{ch}.",
+                f"{_cap(pre)}{w} {side} pleural effusion with a meniscus along the lateral chest wall{ch}."]
         if w == "small" and not hedge:
             opts.append(f"Blunting of the {side} costophrenic angle consistent with a small pleural effusion{ch}.")
         s = _pick(rng, opts)
         imp = f"{_cap(pre)}{w} {side} pleural effusion."
     return [_S(s, {"Pleural Effusion": val})], [_S(imp, {"Pleural Effusion": val})]
+
+
+PTX_CM_PER_UNIT = 17.5  # cm per anatomical x unit: the image half-width of a ~35 cm film (33_synth.cxr)
 
 
 def _pneumothorax_sentences(state, prior, unc, rng):
@@ -208,13 +239,22 @@ def _pneumothorax_sentences(state, prior, unc, rng):
             s = f"Possible tiny {sd} apical pneumothorax."
             return [_S(s, {"Pneumothorax": -1})], [_S(s, {"Pneumothorax": -1})]
         return [], []
-    size = _pick(rng, ["small", "small", "moderate", "tiny"])
+    gap = state.get("pneumothorax_size")
+    cm = float(gap) * PTX_CM_PER_UNIT if gap is not None and gap == gap and float(gap) > 0 else None
+    if cm is None:
+        size = _pick(rng, ["small", "small", "moderate", "tiny"])
+    else:  # the size the film shows: the pleural gap as drawn (33_synth.cxr), in cm
+        size = "tiny" if cm < 0.7 else "small" if cm < 2.0 else "moderate" if cm < 3.5 else "large"
     ch = _change(prior, "pneumothorax", 1.0, rng)
     if "pneumothorax" in unc:
         s = f"Possible {size} {side} apical pneumothorax."
         return [_S(s, {"Pneumothorax": -1})], [_S(s, {"Pneumothorax": -1})]
-    s = _pick(rng, [f"There is a {size} {side} pneumothorax{ch}.", f"{_cap(size)} {side} apical pneumothorax{ch}.",
-                    f"A {size} {side} pneumothorax is present, with a visible visceral pleural line{ch}."])
+    opts = [f"There is a {size} {side} pneumothorax{ch}.", f"{_cap(size)} {side} apical pneumothorax{ch}.",
+            f"A {size} {side} pneumothorax is present, with a visible visceral pleural line{ch}."]
+    if cm is not None:
+        opts += [f"There is a {size} {side} apical pneumothorax measuring approximately {cm:.1f} cm{ch}.",
+                 f"{_cap(side)} pneumothorax, with the pleural line {cm:.1f} cm from the chest wall{ch}."]
+    s = _pick(rng, opts)
     return [_S(s, {"Pneumothorax": 1})], [_S(f"{_cap(size)} {side} pneumothorax.", {"Pneumothorax": 1})]
 
 
@@ -256,7 +296,9 @@ def _lung_sentences(state, prior, unc, rng):
             f.append(_S(s, lab))
             imp.append(_S(_pick(rng, [f"{_cap(where)} pneumonia.", f"Pneumonia in the {where}."]), {"Pneumonia": 1}))
         else:
-            s = _pick(rng, [f"Dense airspace consolidation in the {where}{ch}.", f"Consolidation in the {where}{ch}."])
+            s = _pick(rng, [f"Dense airspace consolidation in the {where}{ch}.", f"Consolidation in the {where}{ch}.",
+                            f"Patchy consolidation in the {where}{ch}.", f"Confluent consolidation involving the {where}{ch}.",
+                            f"Ill-defined consolidation in the {where}{ch}."])
             f.append(_S(s, {"Consolidation": 1}))
             imp.append(_S(f"{_cap(where)} consolidation.", {"Consolidation": 1}))
     elif unc & {"consolidation", "pneumonia"}:
@@ -290,9 +332,16 @@ def _lung_sentences(state, prior, unc, rng):
 
 
 DEVICE_TEXT = {
-    "ett": ["Endotracheal tube terminates {cm} cm above the carina.", "The endotracheal tube tip is {cm} cm above the carina."],
+    "ett": ["Endotracheal tube terminates {cm} cm above the carina.", "The endotracheal tube tip is {cm} cm above the carina.",
+            "The endotracheal tube is positioned with its tip {cm} cm from the carina.",
+            "Endotracheal tube in place, tip at the thoracic inlet, about {cm} cm above the carina.",
+            "The endotracheal tube tip lies at the level of the clavicular heads, {cm} cm above the carina."],
     "central_line": ["Right subclavian central venous catheter terminates in the mid SVC.",
-                     "Right-sided PICC line tip is in the lower SVC.", "A right internal jugular central line ends at the cavoatrial junction."],
+                     "Right-sided PICC line tip is in the lower SVC.", "A right internal jugular central line ends at the cavoatrial junction.",
+                     "Left internal jugular central venous catheter with its tip in the distal SVC.",
+                     "Right PICC with the tip at the cavoatrial junction.", "Left PICC terminating in the upper right atrium.",
+                     "Right internal jugular catheter tip projects over the brachiocephalic confluence.",
+                     "Dual-lumen dialysis catheter via the right internal jugular vein, tip in the right atrium."],
     "pacemaker": ["Left-sided pacemaker with leads in the right atrium and right ventricle.",
                   "Dual-lead pacemaker device is in unchanged position.", "Left chest wall pacemaker generator with leads terminating in the right atrium and ventricle.",
                   "{side}-sided dual-chamber pacemaker, leads in standard position.", "Pacemaker generator over the {side} chest wall; leads are intact.",
@@ -300,7 +349,10 @@ DEVICE_TEXT = {
                   "Single-lead pacemaker with the lead tip in the right ventricle.", "Stable position of the {side} chest wall pacemaker and its leads.",
                   "Biventricular pacemaker with three leads, unchanged."],
     "ng_tube": ["Enteric tube courses below the diaphragm, with the tip in the stomach.",
-                "A nasogastric tube terminates in the stomach."],
+                "A nasogastric tube terminates in the stomach.", "The enteric tube tip projects over the gastric body.",
+                "Feeding tube with its weighted tip in the proximal duodenum.", "Orogastric tube ends in the gastric fundus.",
+                "Nasogastric tube courses into the stomach, side port below the gastroesophageal junction.",
+                "Dobhoff tube tip is in the distal stomach."],
 }
 
 
@@ -379,7 +431,11 @@ _SYNONYMS = [
     (r"^No acute cardiopulmonary process\.$", ["No acute cardiopulmonary process.", "No acute cardiopulmonary abnormality.",
                                                "No acute intrathoracic abnormality.", "No radiographic evidence of acute disease.",
                                                "No acute findings in the chest.", "No acute cardiopulmonary findings.",
-                                               "No evidence of acute cardiopulmonary disease."]),
+                                               "No evidence of acute cardiopulmonary disease.", "Normal chest radiograph.",
+                                               "No acute chest disease.", "Negative chest radiograph.",
+                                               "Unremarkable chest radiograph.", "No evidence of active disease.",
+                                               "No active cardiopulmonary disease.", "No acute radiographic abnormality.",
+                                               "Normal examination of the chest.", "No acute thoracic abnormality."]),
     (r"^No pulmonary edema\.$", ["No pulmonary edema.", "No edema.", "No overt pulmonary edema.", "There is no pulmonary edema.",
                                  "No evidence of pulmonary edema."]),
     (r"^Heart size is normal\.$", ["Heart size is normal.", "Heart size is within normal limits.", "Normal heart size.",
@@ -404,8 +460,42 @@ _SYNONYMS = [
     (r"\bmild\b", ["mild", "mild", "mild", "slight", "minimal"]),
     (r"\bmoderate\b", ["moderate", "moderate", "moderate", "mild to moderate", "moderate-sized"]),
     (r"\bunchanged\b", ["unchanged", "unchanged", "not significantly changed", "stable"]),
+    (r"^The lungs are clear\.$", ["The lungs are clear.", "Lungs are clear bilaterally.", "The lung fields are clear.",
+                                  "Clear lungs.", "The lungs are grossly clear.", "Both lungs are well expanded and clear.",
+                                  "The lungs are clear and well inflated.", "Pulmonary parenchyma is clear.",
+                                  "Lungs are hyperexpanded but clear.",
+                                  "The lungs remain clear."]),
+    (r"\bconcerning for\b", ["concerning for", "concerning for", "suspicious for"]),
+    (r"^Possible ", ["Possible ", "Possible ", "Questionable ", "Likely ", "Possibly "]),
+    (r"\bcannot be excluded\b", ["cannot be excluded", "cannot be excluded", "is not excluded", "may not be excluded"]),
+    (r"\bthe left base\b", ["the left base", "the left lung base", "the left lower lung"]),
+    (r"\bthe right base\b", ["the right base", "the right lung base", "the right lower lung"]),
+    (r"\bstandard position\b", ["standard position", "standard position", "appropriate position", "expected position",
+                                  "satisfactory position", "good position"]),
+    (r"\bterminates\b", ["terminates", "terminates", "ends", "has its tip", "projects"]),
+    (r"^There is a ", ["There is a ", "There is a ", "A ", "Note is made of a "]),
+    (r"\bopacities\b", ["opacities", "opacities", "opacities", "patchy opacities", "hazy opacities"]),
+    (r"\bdiffuse\b", ["diffuse", "diffuse", "widespread", "extensive"]),
+    (r"\bfocal\b", ["focal", "focal", "focal", "discrete", "localized"]),
+    (r"\bthe lungs\b", ["the lungs", "the lungs", "both lungs", "the lung fields"]),
+    (r"\bwell aerated\b", ["well aerated", "well inflated", "well expanded"]),
+    (r"\bis present\b", ["is present", "is present", "is demonstrated", "is visible"]),
+    (r"\bin satisfactory position\b", ["in satisfactory position", "in satisfactory position", "appropriately positioned",
+                                        "in adequate position"]),
 ]
-_JOINERS = ["; ", "; ", ". Also, ", "; additionally, "]
+_JOINERS = ["; ", "; ", ". Also, ", "; additionally, ", ". In addition, ", ". Furthermore, "]
+COMPARISON_PREFACES = [  # (label-free) openings of reports that have a prior study
+    "As compared to the previous radiograph, ", "Compared to the prior study, ", "In comparison with the study of ___, ",
+    "Since the prior exam, ", "Relative to the radiograph from ___, ", "Compared with the chest radiograph of ___, ",
+    "When compared to ___, ", "In comparison to the examination from earlier today, ", "Compared to yesterday's film, ",
+    "Allowing for differences in technique, ", "Accounting for differences in positioning, ",
+]
+STABLE_IMPRESSIONS = [  # label-free 'no change' impressions
+    "Compared to the prior study, there is no significant interval change.", "No relevant change from the prior study.",
+    "Little change since ___.", "Overall unchanged appearance of the chest.", "Stable appearance of the chest compared to ___.",
+    "No interval change.", "Essentially unchanged examination.", "No significant change from the recent prior.",
+    "Stable chest radiograph.", "Findings are similar to the prior study.",
+]
 
 
 def _join_some(sentences: list, rng, p: float = 0.4) -> list:
@@ -464,6 +554,93 @@ INCIDENTAL = [
     "Respiratory motion degrades the image.", "Exam is somewhat underpenetrated.", "Mildly overpenetrated technique.",
     "Inspiratory effort is suboptimal.", "Good inspiratory effort.", "Apices are not entirely included on this image.",
     "The costophrenic angles are excluded from the field of view.",
+    # bones and joints, vessels, abdomen, soft tissues, technique, recommendations (no label's words)
+    "{deg} degenerative changes at the acromioclavicular joints.", "Calcified costal cartilages.",
+    "Vertebral body heights are preserved.", "Anterior osteophytes at several thoracic levels.",
+    "The thoracic spine alignment is maintained.", "The diaphragmatic contours are smooth.", "The soft tissues are unremarkable.",
+    "Visualized osseous structures are intact.", "No free air beneath the diaphragm.", "No subdiaphragmatic free air.",
+    "Colonic gas overlies the left upper quadrant.", "Postoperative changes in the upper abdomen.",
+    "Surgical staples project over the upper abdomen.", "Residual contrast within the colon.",
+    "Oral contrast material in the splenic flexure.", "Surgical suture material projects over the {side} apex.",
+    "Multiple surgical clips in the {side} axilla.", "Bilateral breast implants.", "Monitoring electrodes overlie the chest.",
+    "Telemetry snaps and wires overlie the thorax.", "Hair braids project over the upper chest.",
+    "A necklace overlies the lower neck.", "The thyroid is not enlarged.", "The aortic arch is left-sided.",
+    "Right-sided aortic arch, a normal variant.", "Glenohumeral osteoarthritis on the {side}.",
+    "Sclerotic focus in a {side} rib, likely a bone island.", "Bone island in the {side} humeral head.",
+    "Small osteophytes at the costovertebral junctions.", "Slightly shallow inspiration.", "Expiratory phase of respiration.",
+    "The image is slightly rotated.", "Portable technique limits evaluation.", "Arms overlie the upper thorax.",
+    "The chin overlies the apices.", "Thoracic aortic calcifications.", "{deg} aortic atherosclerosis.",
+    "Aortic root dilatation is suggested.", "Enlarged pulmonary arteries, raising the possibility of pulmonary hypertension.",
+    "Prominent main pulmonary artery segment.", "Both hila are normal in size.", "Stable appearance of the bony thorax.",
+    "Chronic deformity of the {side} scapula.", "Remote {side} clavicular surgery with fixation plate and screws.",
+    "Spinal fusion rods in the thoracolumbar spine.", "Paraspinal soft tissues are unremarkable.",
+    "The trachea and main bronchi are patent.", "{deg} tortuosity of the brachiocephalic vessels.",
+    "Pectus deformity of the sternum.", "{deg} kyphosis of the upper thoracic spine.",
+    "Osteoarthritic changes of the sternoclavicular joints.", "Surgical changes of the {side} breast.",
+    "Nonobstructive bowel gas pattern in the imaged abdomen.", "Dilated loops of bowel are partly imaged.",
+    "Splenomegaly is suggested.", "{deg} hepatomegaly is suggested.", "The gastric bubble is normally located.",
+    "Mildly dilated esophagus with an air-fluid level.", "Clips at the gastroesophageal junction from prior fundoplication.",
+    "Vagal nerve stimulator in the left chest wall.", "Degenerative endplate sclerosis in the midthoracic spine.",
+    "Ossification of the anterior longitudinal ligament.", "Bilateral apical pleural capping, likely chronic.",
+    "Prominent epicardial fat.", "Mildly prominent azygos vein.", "Fullness of the right paratracheal region, likely vascular.",
+    "Ectasia of the aortic arch.", "Calcified lymph nodes in the aortopulmonary window.",
+    "Old healed injury of the {side} posterior ribs.", "Chronic changes of the distal clavicles.",
+    "Bilateral humeral head sclerosis, possibly avascular necrosis.", "The bones appear demineralized.",
+    "Advanced osteoporosis of the spine.", "Compression deformity of a lower thoracic vertebral body, age indeterminate.",
+    "Prior {side} mastectomy.", "Linear artifact from the detector.", "Grid lines degrade the image.",
+    "Motion artifact limits fine detail.", "Image quality is adequate.", "Overall image quality is limited.",
+    "Exam performed in the upright position.", "Semi-upright positioning.", "Supine positioning limits evaluation of the apices.",
+    "Frontal and lateral views were obtained.", "Recommend clinical correlation.",
+    "Correlation with prior outside imaging would be helpful.", "Follow-up radiographs are recommended to document resolution.",
+    "CT may be obtained if clinically warranted.", "Findings were discussed with the covering physician.",
+    "Subsegmental bandlike changes are not seen.", "The visualized portions of the neck are unremarkable.",
+    "Calcified {side} breast arterial walls.", "Dextroconvex curvature of the lumbar spine is partially imaged.",
+"Evidence of prior {side} thoracotomy.",
+    "Left ventricular assist device is absent.", "Cardiac valve replacement is not evident.",
+    "Redemonstrated eventration of the {side} hemidiaphragm.", "Bullous changes in the upper zones.",
+    "Centrilobular emphysematous changes.", "Paucity of vascular markings in the upper zones, compatible with emphysema.",
+    "Bronchiectasis in the lower zones.", "Tram-track bronchial walls in the lower zones.",
+    "Unchanged elevation of the {side} hemidiaphragm due to phrenic nerve palsy.",
+    "Fat-containing Morgagni hernia at the right cardiophrenic angle.", "Small Bochdalek hernia on the left, unchanged.",
+    "Lucency beneath the {side} hemidiaphragm, likely colonic.", "Chilaiditi sign, with colon interposed beneath the right hemidiaphragm.",
+    "Bilateral cervical ribs.", "Hypoplastic first ribs.", "Fusion of the {side} first and second ribs, congenital.",
+    "Sprengel deformity of the {side} scapula.", "Humeral intramedullary rod on the {side}.",
+    "Total shoulder replacement on the {side}.", "Reverse shoulder arthroplasty on the {side}.",
+    "Partially imaged cervical collar.", "A blood pressure cuff projects over the {side} arm.", "Oxygen tubing overlies the chest.",
+    "Adhesive pads overlie the chest.", "Retained bullet fragments in the {side} chest wall soft tissues.",
+    "Shrapnel projects over the {side} shoulder.", "Body piercing overlies the chest.", "Hair artifact over the apices.",
+    "Collimation excludes the {side} lateral chest wall.", "The {side} costophrenic angle is partially cut off.",
+    "Lateral view is limited by the patient's arms.", "Lateral view confirms the frontal findings.",
+    "Lateral view shows no additional abnormality.", "Retrosternal clear space is preserved.",
+    "The posterior costophrenic sulci are sharp.", "The hemidiaphragms are well defined.", "Normal pulmonary vascularity.",
+    "Pulmonary vasculature is within normal limits.", "The hila are unremarkable.", "No hilar adenopathy.",
+    "No lymphadenopathy is evident.", "Osseous structures are grossly unremarkable for age.", "Age-appropriate degenerative changes.",
+    "The soft tissues of the neck are symmetric.", "Breast shadows limit the lower zones.",
+    "Large breasts obscure the lung bases.", "The aortic knob is calcified.", "Normal caliber of the thoracic aorta.",
+    "Thoracic aorta is mildly unfolded.", "Bovine configuration of the aortic arch is suggested.",
+    "Mild thickening of the right paratracheal stripe.",
+    "Sternal cerclage is absent.", "Mild anterior wedging of two adjacent thoracic vertebrae, likely longstanding.",
+    "Syndesmophytes along the thoracic spine, compatible with ankylosing spondylitis.",
+    "Squaring of the vertebral bodies.", "Rugger-jersey appearance of the spine, suggesting renal osteodystrophy.",
+    "Resorption of the distal clavicles.", "Subchondral cysts in the {side} humeral head.",
+    "Calcific tendinitis at the {side} rotator cuff insertion.", "Heterotopic ossification about the {side} shoulder.",
+    "Dystrophic soft tissue calcifications in the {side} axilla.", "Calcified thyroid goiter at the thoracic inlet.",
+    "Retrosternal extension of the thyroid is suggested.", "Tracheal narrowing at the thoracic inlet.",
+    "Saber-sheath configuration of the trachea.", "Mild tracheomalacia cannot be assessed on this study.",
+    "Posterior junction line is preserved.", "Anterior junction line is midline.", "Azygoesophageal recess is preserved.",
+    "Paraspinal lines are normal.", "Bilateral symmetric lung apices.", "Apical lordotic projection.",
+    "Hyperlucent {side} hemithorax, likely technical.", "Asymmetric soft tissue density over the {side} chest wall.",
+    "Prominent pectoralis musculature.", "Poland syndrome with absent {side} pectoralis muscle.",
+    "Obese body habitus.", "Cachexia with paucity of soft tissues.", "Thin body habitus.",
+    "Diaphragmatic pacing wires are absent.", "Gastric band projects over the upper abdomen.",
+    "Gastric bypass staple lines in the upper abdomen.", "Percutaneous gastrostomy button projects over the stomach.",
+    "Nephrostomy hardware partially imaged.", "Biliary drain partially imaged in the right upper quadrant.",
+    "Ventriculoperitoneal shunt courses over the {side} chest wall.",
+    "Surgical mesh over the abdominal wall.", "Lap band reservoir in the left abdomen.",
+    "Clips in the {side} neck from prior thyroidectomy.", "Tracheostomy stoma site is noted.",
+    "Prior {side} lobectomy changes are not evident.", "Pleurodesis material is not evident.",
+    "Rib notching is absent.", "Cervical spondylosis is partially imaged.", "Uncovertebral joint hypertrophy.",
+    "Calcified mitral annulus.", "Ossified stylohyoid ligaments.", "Costovertebral joint arthropathy.",
 ]
 
 
@@ -579,7 +756,10 @@ def radiology_report(
         imp = [_S(_pick(rng, ["No acute cardiopulmonary process.", "No acute intrathoracic process.",
                               "No radiographic evidence of acute cardiopulmonary disease."]))]
     if prior_state is not None and rng.random() < 0.25 and not any(s.labels.get(k) == 1 for s in find for k in s.labels):
-        imp.append(_S("Compared to the prior study, there is no significant interval change."))
+        imp.append(_S(_pick(rng, STABLE_IMPRESSIONS)))
+    if prior_state is not None and find and rng.random() < 0.35:  # "As compared to the previous radiograph, ..."
+        pre = _pick(rng, COMPARISON_PREFACES)
+        find[0] = _S(pre + find[0].text[:1].lower() + find[0].text[1:], find[0].labels, find[0].severity)
     telegraphic = rng.random() < 0.3
     for s in find + imp:
         s.text = _vary(_cap(s.text), rng, telegraphic)
@@ -589,7 +769,11 @@ def radiology_report(
         impression_text = "\n\n".join(f"{k + 1}. {s.text}" for k, s in enumerate(imp))
     else:
         impression_text = " ".join(s.text for s in imp)
-    if any(s.labels.get(k) == 1 for s in imp for k in ("Pneumothorax", "Pneumonia")) and rng.random() < 0.6:
+    # a telephone call goes with urgent findings, but also with new lines and tubes, a new nodule or a worsening
+    urgent = any(s.labels.get(k) == 1 for s in imp for k in ("Pneumothorax", "Pneumonia"))
+    other = any(s.labels.get(k) == 1 for s in imp for k in ("Support Devices", "Lung Lesion", "Consolidation", "Edema",
+                                                            "Pleural Effusion"))
+    if rng.random() < (0.45 if urgent else 0.1 if other else 0.015):
         impression_text += (f"\n\nFindings were communicated by Dr. ___ to Dr. ___ by telephone at {_clock(rng)}"
                             f" on ___, {_pick(rng, ['at the time of discovery', 'about 15 minutes after discovery', 'upon review'])}.")
     # header
