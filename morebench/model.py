@@ -257,7 +257,9 @@ def create_model(
 
     With `checkpoint`, the weights and config stored by `morebench train` are loaded (`morebench.checkpoint.
     load_pretrained`, eval mode) and must match the preset's architecture, else a `DataError` names the file; a run
-    trained with architecture overrides is loaded with `load_pretrained(path)` itself."""
+    trained with architecture overrides is loaded with `load_pretrained(path)` itself. Overriding `loss` with another
+    objective drops the preset's `loss_kwargs` (they belong to the preset's objective, e.g. MoRE's `base`) unless
+    `loss_kwargs` is overridden too."""
     if checkpoint is not None:
         if config is not None or overrides:
             raise ValueError("create_model(checkpoint=...) takes the config stored with the weights: no config/overrides")
@@ -265,6 +267,8 @@ def create_model(
 
         return load_pretrained(checkpoint, preset=name)
     cfg = config if config is not None else load_preset(name)
+    if "loss" in overrides and "loss_kwargs" not in overrides and overrides["loss"] != cfg.loss:
+        overrides = {**overrides, "loss_kwargs": {}}
     return MoreModel(apply_overrides(cfg, **overrides) if overrides else cfg)
 
 

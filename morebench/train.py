@@ -277,12 +277,14 @@ def build_data(cfg: TrainConfig, model, cxr_cfg, ecg_cfg, tokenizer):
     from morebench.data.cache import build_cache
     from morebench.data.cxr import CXRAugment
     from morebench.data.ecg import ECGAugment, load_ecg
-    from morebench.data.pairs import PairedDataset, build_pair_index, cohort_roots
+    from morebench.data.pairs import PairedDataset, build_pair_index, cohort_roots, exclude_evaluation_sets
     from morebench.formats import ECG_RECORD_SPECS
 
     if cfg.data_root is None or not Path(cfg.data_root).is_dir():
         raise DataError(cfg.data_root or "<none>", "data root not found (a cohort folder with mimic-cxr-jpg/ and mimic-iv-ecg/)")
     pairs, info, skipped = build_pair_index(cfg.data_root)
+    # never pre-train on what is evaluated: the edema-severity consensus studies and the MIMIC-CXR test split
+    pairs, held_out = exclude_evaluation_sets(pairs, cfg.data_root)
     tr, va = split_pairs(pairs, cfg.seed)
     if len(tr) < cfg.batch_size * (cfg.accum if cfg.gradcache else 1):
         raise DataError(cfg.data_root, f"{len(tr)} training pairs: fewer than one batch")
@@ -297,6 +299,7 @@ def build_data(cfg: TrainConfig, model, cxr_cfg, ecg_cfg, tokenizer):
                                       progress=cfg.progress, loader=lambda p: load_ecg(p, ecg_cfg, strict=True, **spec))
     train_ds = PairedDataset(tr, cxr_root, ecg_root, cxr_augment=CXRAugment(size=cxr_cfg.size), ecg_augment=ECGAugment(), **kw)
     val_ds = PairedDataset(va, cxr_root, ecg_root, **kw)
+    train_ds.held_out = held_out  # recorded in config.json: `morebench eval` rebuilds the pre-training pairs from it
     return train_ds, val_ds, TokenizingCollate(tokenizer), skipped
 
 
@@ -450,7 +453,8 @@ def train(
             (out / f).unlink(missing_ok=True)
     if main_rank:
         write_text(out / "config.json", json.dumps({**cfg.to_dict(), "_model": model.config_dict(), "_world_size": world,
-                                                     "_steps_per_epoch": steps_per_epoch}, indent=1, default=str))
+                                                     "_steps_per_epoch": steps_per_epoch,
+                                                     "_evaluation_holdout": getattr(train_ds, "held_out", {})}, indent=1, default=str))
 
     def state() -> dict:
         return {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
@@ -540,18 +544,18 @@ def train(
                 save_last(f"step-{pos['step']:08d}")
             if main_rank:
                 _handshake(pos["step"])
-        if cfg.max_steps is not None and pos["step"] >= cfg.max_steps and pos["batch"] < steps_per_epoch:
-            stopped = "max_steps"
-            save_last(f"step-{pos['step']:08d}")
-            break
+        # a run that stops mid-epoch (max_steps) still validates, so it has a best checkpoint; its data position
+        # stays mid-epoch, so raising max_steps and resuming continues the same epoch
+        partial = cfg.max_steps is not None and pos["step"] >= cfg.max_steps and pos["batch"] < steps_per_epoch
         # end of epoch: validate, checkpoint, early stopping (every rank decides alike: same model, same split)
         ev = evaluate(model, val_loss_fn, val_loader, device, amp_dtype, cfg.val_batches)
         rec = {"epoch": epoch, "step": pos["step"], "train_loss": ep_loss / max(ep_n, 1), **ev,
                "lr": opt.param_groups[0]["lr"], "tau": tau_of(model)}
         history.append(rec)
         improved = ev["val_loss"] < pos["best_val"]
-        pos.update(epoch=epoch + 1, batch=0, best_val=min(pos["best_val"], ev["val_loss"]),
-                   bad_epochs=0 if improved else pos["bad_epochs"] + 1)
+        pos.update(best_val=min(pos["best_val"], ev["val_loss"]), bad_epochs=0 if improved else pos["bad_epochs"] + 1)
+        if not partial:
+            pos.update(epoch=epoch + 1, batch=0)
         name = f"step-{pos['step']:08d}"
         if improved:
             pos["best"] = name
@@ -561,7 +565,7 @@ def train(
             if improved:
                 point("best", folder)
             point("last", folder)
-            if cfg.keep_every_epochs and (epoch + 1) % cfg.keep_every_epochs == 0:
+            if cfg.keep_every_epochs and not partial and (epoch + 1) % cfg.keep_every_epochs == 0:
                 import shutil
                 shutil.copytree(folder, ck_dir / f"epoch-{epoch + 1:04d}", dirs_exist_ok=True)
             prune()
@@ -569,6 +573,9 @@ def train(
         if bar is not None:
             bar.write(f"epoch {epoch}: train {rec['train_loss']:.4f} val {ev['val_loss']:.4f} "
                       + " ".join(f"{k} {v:.3f}" for k, v in ev.items() if "@" in k))
+        if partial:
+            stopped = "max_steps"
+            break
         if pos["bad_epochs"] >= cfg.patience:
             stopped = "early_stopping"
             break
