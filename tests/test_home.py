@@ -21,7 +21,7 @@ def test_cli_writes_nothing_into_home(tmp_path):
     r = subprocess.run([*MOREBENCH, "paper", "--only", "f_ecg_preprocessing", "--patients", "12", "--out", str(out)],
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert (out / "f_ecg_preprocessing" / "f_ecg_preprocessing.png").is_file()
+    assert (out / "figures" / "f_ecg_preprocessing.png").is_file()
     r = subprocess.run([*MOREBENCH, "data", "summary", "ptbxl", "--root", str(out / "cohort" / "ptbxl"), "--json"],
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
