@@ -5,13 +5,17 @@ One step = forward of all three towers + the preset's objective (MoRE: text↔X-
     python benchmarks/train_step.py                          # CPU: tiny (batch 8) and paper (batch 2), fp32 + bf16
     python benchmarks/train_step.py --presets paper --batch 8 --device cuda   # GPU, adds MFU
     python benchmarks/train_step.py --engine --presets tiny paper --batch 8 2  # + the engine end to end (data included)
+    python benchmarks/train_step.py --presets paper --precisions fp32 --unfused --steps 3   # paper, CPU: the 2x check
 
 Rows:
   ours      the preset as built by `create_model` (fused SDPA attention with a boolean DropKey mask, text padded to
-            the longest note of the batch, mean over real tokens), fp32 or bf16 autocast;
+            the longest note of the batch, mean over real tokens), fp32 or bf16 autocast, and the engine's optimiser
+            (`morebench.train.build_optimizer`: fused AdamW on CPU and CUDA);
+  ours-unfused  (--unfused) the same model in fp32 with torch's default AdamW (for-loop on CPU): the optimiser's share;
   official  the same weights/shapes on the official compute path (PAPER_SPEC §1.2/§1.4): manual attention with the
             Bernoulli·(−1e12) DropKey mask added to the logits, text padded to max_length (512 for `paper`) and
-            averaged over all positions, fp32 (the official code uses fp16 autocast on GPU; fp32 is the CPU baseline).
+            averaged over all positions, fp32 (the official code uses fp16 autocast on GPU; fp32 is the CPU baseline),
+            torch's default AdamW with weight decay on every parameter (the official code's optimiser).
 
 Notes are random token ids whose real lengths are drawn uniformly from --note-tokens (default 96:256, a typical
 combined radiology + cardiology note; the official path always pads them to max_length).
@@ -54,7 +58,7 @@ def _rss_mb() -> float:
 
 
 def build(preset: str, impl: str):
-    """Model + batch maker for `impl` in {"ours", "official"}."""
+    """Model + batch maker for `impl` in {"ours", "ours-unfused", "official"} (ours-unfused: our model, torch's default AdamW)."""
     from morebench.model import create_model
 
     over = {}
@@ -102,7 +106,12 @@ def worker(args) -> dict:
     batch = make_batch(model, args.batch, tuple(args.note_tokens), device)
     text_tokens = batch.pop("text_tokens")
     loss_fn = create_objective(model).to(device)  # the preset's objective (MoRE); its τ is the model's
-    opt = torch.optim.AdamW(model.param_groups(0.1), lr=3e-5)
+    from morebench.train import TrainConfig, build_optimizer
+
+    # ours: the engine's optimiser (fused AdamW on CPU/CUDA, no decay on norms/biases); "ours-unfused": the same with
+    # torch's default AdamW; official: torch's default AdamW decaying every parameter (the official code)
+    fused = {"ours": None, "ours-unfused": False, "official": False}[args.impl]
+    opt = build_optimizer(model, TrainConfig(lr=3e-5, fused_adamw=fused, decay_all=args.impl == "official"))
     amp = args.precision == "bf16"
 
     def step():
@@ -159,6 +168,7 @@ def main(argv=None):
     p.add_argument("--no-flops", dest="flops", action="store_false", help="skip the FLOP count (one extra untimed step)")
     p.add_argument("--peak-tflops", type=float, default=None, help="device peak for MFU (default: H100 989 bf16 / 494 tf32)")
     p.add_argument("--official-precisions", nargs="+", default=["fp32"], help="precisions of the official-path rows")
+    p.add_argument("--unfused", action="store_true", help="add an fp32 row of our model with torch's default (unfused) AdamW")
     p.add_argument("--json", default=None, help="also write all results to this JSON file")
     p.add_argument("--engine", action="store_true", help="also time the training engine end to end (data loading included)")
     p.add_argument("--engine-cohort", default=None, help="synthetic cohort for --engine (default: write one to a temp dir)")
@@ -185,6 +195,8 @@ def main(argv=None):
     for preset, b in zip(args.presets, batches):
         for prec in args.precisions:
             configs.append((preset, "ours", prec, b))
+        if args.unfused:
+            configs.append((preset, "ours-unfused", "fp32", b))
         for prec in args.official_precisions:
             configs.append((preset, "official", prec, b))
     results = []

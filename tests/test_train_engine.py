@@ -1,6 +1,7 @@
 """The pre-training engine (morebench.train, morebench.checkpoint): determinism, bit-for-bit resume after a real
 SIGKILL, checkpoint errors, the CLI's exit status 2 on bad arguments, and (slow) that a short tiny pre-training
-learns: validation loss down, text→ECG / text→X-ray recall@5 above the chance level of the same split."""
+learns: training loss down, text→ECG recall@5 at twice the chance level of the same split (opt-in, the full tiny recipe
+on 2,000 patients: validation loss down, text→ECG and text→X-ray above chance)."""
 import json
 import os
 import signal
@@ -136,22 +137,43 @@ def test_cli_bad_arguments_exit_2_with_one_line(argv, needle, capsys):
     assert len(err.splitlines()) == 1 and needle in err, err
 
 
-# Opt-in (MOREBENCH_LEARNING_TEST=1) and, when run, a real test (no xfail). Not yet a default test: the tiny recipe
-# learns on the 2,000-patient cohort (3 epochs: val loss 7.05 -> 6.73, text->ECG r@5 0.112 vs chance 0.022; text->X-ray
-# still at chance) but memorises a small one: on 200 patients (198 train / 26 val pairs, batch 16, lr 1e-3, 8 epochs)
-# the training loss fell 7.4 -> 4.3 while the validation loss rose 5.44 -> 6.44 (measured 2026-12-03, nbs/61_train).
+# The default learning test (slow, ~60-90 s on 2 quiet cores: a 500-patient cohort, then 5 epochs of the tiny recipe with
+# 1-block X-ray/ECG towers, 85 steps of 32 pairs). Verified on 2026-12-04 (seed 0, torch 2.14.1, CPU; 67 s of CPU time
+# for the training on a machine with load average ~11): train loss 8.98 -> 5.97, text->ECG R@5 0.08 -> 0.26 against a
+# chance level of 5/50 = 0.10 on the same validation split. What a cohort this small does NOT show, so it is not
+# asserted here: a lower validation loss (6.67 untrained -> 7.46: 563 training pairs are memorised) and text->X-ray
+# R@5 above chance (0.08 -> 0.12, within noise at n = 50; the X-ray tower learns slowest, see nbs/61_train).
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("MOREBENCH_LEARNING_TEST") != "1", reason="opt-in: MOREBENCH_LEARNING_TEST=1")
-def test_short_tiny_pretraining_learns(tmp_path):
-    write_cohort(tmp_path / "c", n_patients=300, seed=0, formats=("mimic-ecg", "mimic-cxr"), progress=False)
-    res = train(recipe("tiny", data_root=str(tmp_path / "c"), out=str(tmp_path / "run"), batch_size=16, epochs=3,
+def test_a_short_tiny_pretraining_aligns_text_and_ecg(tmp_path):
+    write_cohort(tmp_path / "c", n_patients=500, seed=0, formats=("mimic-ecg", "mimic-cxr"), progress=False)
+    res = train(recipe("tiny", data_root=str(tmp_path / "c"), out=str(tmp_path / "run"), epochs=5, seed=0,
                        progress=False, model_overrides=SMALL))
     h = pd.read_csv(tmp_path / "run" / "epochs.csv")
-    assert len(h) == 4 and h.epoch.iloc[0] == -1  # the untrained model's validation first
+    assert len(h) == 6 and h.epoch.iloc[0] == -1 and (h.n_val == h.n_val.iloc[0]).all(), h
+    assert h.train_loss.iloc[-1] < h.train_loss.iloc[1] - 1.0, h  # the training objective falls
+    chance = h["chance_r@5"].iloc[-1]  # 5/N on the same validation split
+    assert h["text_ecg_r@5"].iloc[-1] >= 2 * chance, h
+    assert Path(res.last_checkpoint).is_dir()
+
+
+# The full version, opt-in (MOREBENCH_LEARNING_TEST=1; MOREBENCH_LEARNING_COHORT=<folder> reuses a cohort, else 2,000
+# patients are written first): the tiny recipe as `morebench train --preset tiny` runs it. On the 2,000-patient cohort
+# (quiet machine, 3 min 14 s) it lowers the validation loss 7.02 -> 6.17 and lifts text->ECG R@5 0.026 -> 0.194 (chance
+# 0.022); text->X-ray R@5 reached only 0.030, so the last assertion is the open goal of issue 12 and fails today.
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("MOREBENCH_LEARNING_TEST") != "1", reason="opt-in: MOREBENCH_LEARNING_TEST=1")
+def test_tiny_recipe_learns_on_2000_patients(tmp_path):
+    cohort = os.environ.get("MOREBENCH_LEARNING_COHORT")
+    if not cohort:
+        cohort = tmp_path / "c"
+        write_cohort(cohort, n_patients=2000, seed=0, formats=("mimic-ecg", "mimic-cxr"), progress=False)
+    res = train(recipe("tiny", data_root=str(cohort), out=str(tmp_path / "run"), progress=False))
+    h = pd.read_csv(tmp_path / "run" / "epochs.csv")
+    assert h.epoch.iloc[0] == -1  # the untrained model's validation first
     assert res.best_val_loss < h.val_loss.iloc[0], h  # the best checkpoint beats the untrained model
-    last = h.iloc[-1]
-    chance = last["chance_r@5"]  # 5/N on the same validation split
-    assert last["text_ecg_r@5"] > chance and last["text_xray_r@5"] > chance, h
+    last, chance = h.iloc[-1], h["chance_r@5"].iloc[-1]
+    assert last["text_ecg_r@5"] > 2 * chance, h
+    assert last["text_xray_r@5"] > 2 * chance, h
     assert Path(res.best_checkpoint).is_dir()
 
 

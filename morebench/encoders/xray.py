@@ -213,7 +213,7 @@ def create_xray_encoder(
     cfg = cfg or XrayTowerConfig()
     kw = dict(img_size=cfg.img_size, in_chans=cfg.in_chans, num_classes=0, qkv_bias=cfg.qkv_bias,
               drop_path_rate=cfg.drop_path_rate)
-    kw.update({k: v for k in ("embed_dim", "depth", "num_heads") if (v := getattr(cfg, k)) is not None})
+    kw.update({k: v for k in ("embed_dim", "depth", "num_heads", "global_pool") if (v := getattr(cfg, k)) is not None})
     if cfg.checkpoint_path is not None:
         # timm's loader: filters the state dict (drops the classifier, resizes pos_embed) and never downloads
         kw.update(pretrained=True, pretrained_cfg_overlay=dict(file=str(cfg.checkpoint_path)))
