@@ -162,14 +162,17 @@ class MoreModel(nn.Module):
         out: dict[str, torch.Tensor] = {}
         needs = set(getattr(self.objective_head, "needs", ()))
         ctx: dict[str, Any] = {}  # what the objective head reads: token states of the towers, inputs
+        if batch.get("xray") is not None:
+            ctx["xray"] = batch["xray"]
         if batch.get("xray") is not None and "xray_tokens" in needs:  # tokens once: pooled + head from them
             tokens = self.xray.forward_features(batch["xray"])
-            ctx.update(xray=batch["xray"], xray_tokens=tokens)
+            ctx["xray_tokens"] = tokens
             z = self.xray_proj(self._pooled(self.xray, tokens, batch["xray"]))
             out["xray"] = F.normalize(z, dim=-1) if normalize else z
         elif batch.get("xray") is not None:
             out["xray"] = self.encode_xray(batch["xray"], normalize)
         if batch.get("ecg") is not None:
+            ctx["ecg"] = batch["ecg"]
             out["ecg"] = self.encode_ecg(batch["ecg"], normalize)
         if "input_ids" in batch:  # tokenised by a collate (the fast path)
             text, pair = {k: batch[k] for k in _TEXT_KEYS if k in batch}, None
@@ -177,14 +180,17 @@ class MoreModel(nn.Module):
             text, pair = batch["xray_note"], batch.get("ecg_note")
         else:  # raw notes, or a tokenised mapping under "text"
             text, pair = batch.get("text"), None
-        if text is not None and "text_tokens" in needs:
+        if text is not None:
             inputs = self._text_inputs(text, pair)
-            hidden = self.text.forward_features(**inputs)
-            ctx.update(text_tokens=hidden, **inputs)
-            z = self.text_proj(pool_hidden(hidden, inputs.get("attention_mask"), self.text.pooling))
+            ctx.update(text_inputs=inputs, **inputs)
+            if "text_tokens" in needs:
+                hidden = self.text.forward_features(**inputs)
+                ctx["text_tokens"] = hidden
+                pooled = pool_hidden(hidden, inputs.get("attention_mask"), self.text.pooling)
+            else:
+                pooled = self.text(**inputs)
+            z = self.text_proj(pooled)
             out["text"] = F.normalize(z, dim=-1) if normalize else z
-        elif text is not None:
-            out["text"] = self.encode_text(text, pair, normalize=normalize)
         for name in ("logit_scale", "logit_bias"):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)

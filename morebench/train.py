@@ -193,10 +193,13 @@ def recall_at_k(q: torch.Tensor, g: torch.Tensor, k: int = 5) -> float:  # queri
 @torch.no_grad()
 def evaluate(model, loss_fn, loader, device, amp_dtype=None, max_batches: int | None = None, k: int = 5) -> dict:
     """Validation: mean loss (weighted by batch size), text→ECG / text→X-ray recall@k over the whole split and its
-    chance level k/N (the same split, the same gallery)."""
+    chance level k/N (the same split, the same gallery). A loss with a `validation_loss(features, batch)` method is
+    validated by it (its `loss` is `val_loss`, its `objective`, if any, `val_objective`): an objective whose targets
+    move during training (MLCD's clusters) needs a criterion that stays comparable across epochs."""
     was = model.training
     model.eval()
-    tot, n, feats = 0.0, 0, {"xray": [], "ecg": [], "text": []}
+    val_fn = getattr(loss_fn, "validation_loss", None) or loss_fn
+    tot, tot_obj, n, feats = 0.0, 0.0, 0, {"xray": [], "ecg": [], "text": []}
     for i, batch in enumerate(loader):
         if max_batches is not None and i >= max_batches:
             break
@@ -205,16 +208,18 @@ def evaluate(model, loss_fn, loader, device, amp_dtype=None, max_batches: int | 
         batch = to_device(batch, device)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             f = model(batch)
-            terms = loss_fn(f, {**batch, "progress": 1.0})
+            terms = val_fn(f, {**batch, "progress": 1.0})
         m = int(batch["xray"].shape[0])
         tot, n = tot + float(terms["loss"]) * m, n + m
+        tot_obj += float(terms.get("objective", float("nan"))) * m
         for key in feats:
             feats[key].append(f[key].float().cpu())
     model.train(was)
+    obj = {"val_objective": tot_obj / n if n else float("nan")} if val_fn is not loss_fn else {}
     if n == 0:
-        return {"val_loss": float("nan"), "n_val": 0}
+        return {"val_loss": float("nan"), **obj, "n_val": 0}
     z = {key: torch.nn.functional.normalize(torch.cat(v), dim=-1) for key, v in feats.items()}
-    return {"val_loss": tot / n, "n_val": n, f"text_ecg_r@{k}": recall_at_k(z["text"], z["ecg"], k),
+    return {"val_loss": tot / n, **obj, "n_val": n, f"text_ecg_r@{k}": recall_at_k(z["text"], z["ecg"], k),
             f"text_xray_r@{k}": recall_at_k(z["text"], z["xray"], k), f"chance_r@{k}": min(1.0, k / n)}
 
 
