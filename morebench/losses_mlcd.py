@@ -101,7 +101,8 @@ class MLCDLoss(FeatureLoss):
         keys: tuple[str, ...] = ("xray", "ecg", "text"),  # embeddings classified (those present in features)
         label_key: str | None = "text",  # whose nearest centres are the labels (None: each embedding its own)
         seed: int = 0,  # negative sampling (a private generator) and the clustering
-        recluster_every: int = 1,  # epochs between clusterings (`MLCDRecluster`)
+        recluster_every: int = 0,  # epochs between re-clusterings (`MLCDRecluster`); 0: cluster once, at the start
+        #   (MLCD's single offline clustering; the validation loss then measures one fixed task)
         cluster_batches: int | None = None,  # cap on the batches embedded for a clustering (None: the whole loader)
         kmeans_batch_size: int = 1024,  # MiniBatchKMeans batch size
         kmeans_n_init: int = 3,  # MiniBatchKMeans restarts
@@ -149,14 +150,15 @@ class MLCDLoss(FeatureLoss):
 
     @torch.no_grad()
     def validation_loss(self, features: dict[str, Tensor], batch: dict | None = None) -> dict[str, Tensor]:
-        """The engine's validation criterion: `loss` = symmetric InfoNCE (τ = 1/σ) of the report with each of
-        `val_keys`, summed as MoRE's pairs; `objective` = the MLCD loss against the current centres, all negatives."""
+        """The engine's validation terms: `loss` = the MLCD loss against the current centres with every negative (no
+        sampling: deterministic); `align` = symmetric InfoNCE (τ = 1/σ) of the report with each of `val_keys`, summed
+        as MoRE's pairs (a function of the embeddings alone, comparable across re-clusterings)."""
         feats = {k: v for k, v in features.items() if k not in ("logit_scale", "logit_bias")}
         pairs = [k for k in self.val_keys if k in feats and "text" in feats]
         if not pairs:
             raise KeyError(f"MLCDLoss.validation_loss needs features['text'] and one of {self.val_keys}")
         align = sum(self.val_clip.pair(feats["text"], feats[k], feats, {})["loss"] for k in pairs)
-        return {"loss": align, "objective": self(features, batch, all_negatives=True)["loss"]}
+        return {"loss": self(features, batch, all_negatives=True)["loss"], "align": align}
 
     def train_callbacks(self) -> list:
         """The training engine's callbacks for this objective: the re-clustering (it also checkpoints this loss's
@@ -169,7 +171,7 @@ class MLCDRecluster:
 
     def __init__(
         self,
-        every: int = 1,  # epochs between clusterings (epoch 0 always, at the start)
+        every: int = 1,  # epochs between re-clusterings (the start always); 0: only the first clustering
         key: str = "text",  # the embedding clustered (`model(batch)[key]`)
         seed: int = 0,  # MiniBatchKMeans random_state of the first clustering (+1 per later one)
         max_batches: int | None = None,  # cap on the batches embedded (None: the whole loader)
@@ -177,8 +179,8 @@ class MLCDRecluster:
         n_init: int = 3,  # MiniBatchKMeans restarts
         generator: torch.Generator | None = None,  # the loss's negative-sampling generator, saved with the state
     ):
-        if every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
+        if every < 0:
+            raise ValueError(f"every must be >= 0, got {every}")
         self.every, self.key, self.seed, self.max_batches = int(every), key, int(seed), max_batches
         self.kmeans_batch_size, self.n_init = int(kmeans_batch_size), int(n_init)
         self.last_epoch, self.n_clusterings = -1, 0
@@ -238,7 +240,7 @@ class MLCDRecluster:
 
     def on_epoch_start(self, epoch: int, model: nn.Module, loader, device: torch.device | str) -> None:
         """Re-cluster at every `every`-th epoch (not twice for one epoch)."""
-        if epoch != self.last_epoch and epoch % self.every == 0:
+        if self.every and epoch != self.last_epoch and epoch % self.every == 0:
             self.recluster(model, loader, device, epoch)
 
     def state_dict(self) -> dict:
