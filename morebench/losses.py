@@ -546,6 +546,19 @@ class ProtoECGNetLoss(FeatureLoss):
         return {**terms, "base": out["loss"], **{k: v for k, v in proto.items() if k != "loss"}, "proto": proto["loss"],
                 "loss": out["loss"] + self.proto_weight * proto["loss"]}
 
+    GEOMETRY = ("div", "cnrst")  # terms of the prototypes alone: no validation sample enters them
+
+    @torch.no_grad()
+    def validation_loss(self, features: dict[str, Tensor], batch: dict | None = None) -> dict[str, Tensor]:
+        """The engine's validation terms: `loss` = the base plus the weighted data terms (BCE, cluster, separation,
+        sparsity), i.e. the objective without the prototype-geometry regularisers `GEOMETRY`, which depend on the
+        prototypes alone (as weight decay, they are left out of a validation loss; reported beside it)."""
+        t = self(features, batch)
+        data = sum(self.lams[k] * t[k] for k in ("clst", "sep", "spars")) + t.get("bce", 0.0)
+        base = t["base"] if self.base is not None else 0.0
+        return {"loss": base + self.proto_weight * data, **({"base": t["base"]} if self.base is not None else {}),
+                **{k: t[k] for k in self.GEOMETRY}, "objective": t["loss"]}
+
     def train_callbacks(self) -> list:
         """The training engine's callbacks for this objective: the prototype projection (push) into the model's head."""
         from morebench.losses_zoo import ProtoPush  # a later notebook (it reads the model's head)

@@ -19,7 +19,7 @@ from .config import list_models as list_models  # re-exported: model presets are
 from .encoders.ecg import create_ecg_encoder
 from .encoders.text import NoteTokenizer, create_text_encoder, get_tokenizer, pool_hidden
 from .encoders.xray import create_xray_encoder
-from .losses import FeatureLoss, LogitScalars, create_loss, objective_head, objective_scalars
+from .losses import LOSSES, FeatureLoss, LogitScalars, create_loss, objective_head, objective_scalars
 
 # %% auto #0
 __all__ = ['ProjectionHead', 'model_scalars', 'MoreModel', 'create_model', 'ModelAndTransforms', 'create_model_and_transforms',
@@ -265,7 +265,8 @@ def create_model(
     load_pretrained`, eval mode) and must match the preset's architecture, else a `DataError` names the file; a run
     trained with architecture overrides is loaded with `load_pretrained(path)` itself. Overriding `loss` with another
     objective drops the preset's `loss_kwargs` (they belong to the preset's objective, e.g. MoRE's `base`) unless
-    `loss_kwargs` is overridden too."""
+    `loss_kwargs` is overridden too; an objective built on MoRE's sum (STRUCTURE, ProtoECGNet) keeps them as its base's
+    (`base_kwargs`), so that `--loss structure` on the tiny preset is the tiny preset's MoRE plus the regulariser."""
     if checkpoint is not None:
         if config is not None or overrides:
             raise ValueError("create_model(checkpoint=...) takes the config stored with the weights: no config/overrides")
@@ -274,7 +275,9 @@ def create_model(
         return load_pretrained(checkpoint, preset=name)
     cfg = config if config is not None else load_preset(name)
     if "loss" in overrides and "loss_kwargs" not in overrides and overrides["loss"] != cfg.loss:
-        overrides = {**overrides, "loss_kwargs": {}}
+        obj = LOSSES.get(overrides["loss"])
+        on_more = cfg.loss == "more" and obj is not None and obj.default_base == "more" and cfg.loss_kwargs
+        overrides = {**overrides, "loss_kwargs": {"base_kwargs": dict(cfg.loss_kwargs)} if on_more else {}}
     return MoreModel(apply_overrides(cfg, **overrides) if overrides else cfg)
 
 
