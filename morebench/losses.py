@@ -325,6 +325,13 @@ class StructureLoss(FeatureLoss):
             return self.lam
         return self.lam * min(1.0, float(step) / self.warmup_steps)
 
+    @torch.no_grad()
+    def validation_loss(self, features: dict[str, Tensor], batch: dict | None = None) -> dict[str, Tensor]:
+        """The engine's validation terms: `loss` = base + λ·R at the full λ (no step: the same function at every epoch),
+        with `base` and `structure` (R) beside it, so a reader sees which part moves."""
+        t = self(features, {k: v for k, v in (batch or {}).items() if k != "step"})
+        return {"loss": t["loss"], "base": t["base"], "structure": t["structure"]}
+
     def forward(self, features: dict[str, Tensor], batch: dict | None = None) -> dict[str, Tensor]:
         """Base terms plus `structure` (mean R over modalities) and the total `loss`."""
         batch = batch or {}
