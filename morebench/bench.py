@@ -143,8 +143,8 @@ def profile_settings(
 
 
 ZOO_BASES: tuple[str, ...] = ("infonce", "clip", "siglip", "m3col", "medclip")  # pairwise objectives of the zoo
-ZOO_OWN: tuple[str, ...] = ("place", "mlcd")  # objectives trained on their own (STRUCTURE needs frozen-tower features and
-# ProtoECGNet a prototype assignment, which `morebench train` does not provide yet)
+ZOO_OWN: tuple[str, ...] = ("place", "mlcd", "structure", "protoecgnet")  # objectives trained by name (STRUCTURE and
+# ProtoECGNet add their terms to the preset's own MoRE objective, see `objective_overrides`)
 
 
 def preset_base(preset: str) -> str | None:
@@ -157,7 +157,7 @@ def preset_base(preset: str) -> str | None:
 def zoo_objectives(profile: str) -> list[str]:
     """The objectives the loss zoo trains in `profile`: MoRE's own first, then every pairwise objective of
     `list_losses()` used as the base of MoRE's three-pair sum (the one the preset already uses is MoRE's own run),
-    then the objectives that are trained on their own (`ZOO_OWN`: PLACE, MLCD)."""
+    then the objectives that are trained by name (`ZOO_OWN`: PLACE, MLCD, STRUCTURE, ProtoECGNet)."""
     from morebench.losses import list_losses
 
     s = profile_settings(profile)
@@ -168,12 +168,17 @@ def zoo_objectives(profile: str) -> list[str]:
 
 def objective_overrides(objective: str, preset: str) -> dict:
     """TrainConfig fields of one zoo objective: MoRE's three-pair sum with `objective` as its pairwise base (MoRE's
-    own: the preset's objective unchanged); any other objective by name, on its own."""
+    own: the preset's objective unchanged); an objective whose base is MoRE's sum (STRUCTURE, ProtoECGNet) on the
+    preset's own MoRE objective, so that only its added terms differ; any other objective by name, on its own."""
+    from morebench.losses import LOSSES
+
     if objective == "more":
         return {}
     if objective in ZOO_BASES:
         kw = load_preset_kwargs(preset)
         return {"loss": "more", "model_overrides": {"loss_kwargs": {**kw, "base": objective}}}
+    if objective in LOSSES and LOSSES[objective].default_base == "more":
+        return {"loss": objective, "model_overrides": {"loss_kwargs": {"base_kwargs": load_preset_kwargs(preset)}}}
     return {"loss": objective, "model_overrides": {"loss_kwargs": {}}}
 
 

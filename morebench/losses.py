@@ -302,7 +302,7 @@ class StructureLoss(FeatureLoss):
 
     def __init__(
         self,
-        base: FeatureLoss | str = "clip",  # base alignment loss (module or `create_loss` name)
+        base: FeatureLoss | str = "more",  # base alignment loss (module or `create_loss` name; MoRE's three-pair sum)
         lam: float = 10.0,  # λ after warm-up (official default 10)
         warmup_steps: int = 500,  # linear warm-up of λ over `batch["step"]`
         temperature: float = 0.07,  # τ of the similarity softmax
@@ -310,9 +310,11 @@ class StructureLoss(FeatureLoss):
         weighting: str = "none",  # "none" or "inverse"
         margin: float = 0.0,  # JS margin
         keys: tuple[str, ...] | None = None,  # modalities to regularise; None = every k with features[k+"_frozen"]
-        **base_kwargs,  # passed to `create_loss` when `base` is a name
+        base_kwargs: dict | None = None,  # arguments of the base when `base` is a name (e.g. {"base": "clip"} for MoRE)
+        **kwargs,  # more base arguments (e.g. world_size, rank), merged into `base_kwargs`
     ):
         super().__init__()
+        base_kwargs = {**(base_kwargs or {}), **kwargs}
         self.base = create_loss(base, **base_kwargs) if isinstance(base, str) else base
         self.lam, self.warmup_steps, self.keys = lam, warmup_steps, keys
         self.reg_kwargs = dict(temperature=temperature, levels=levels, weighting=weighting, margin=margin)
@@ -322,6 +324,13 @@ class StructureLoss(FeatureLoss):
         if step is None or self.warmup_steps <= 0:
             return self.lam
         return self.lam * min(1.0, float(step) / self.warmup_steps)
+
+    @torch.no_grad()
+    def validation_loss(self, features: dict[str, Tensor], batch: dict | None = None) -> dict[str, Tensor]:
+        """The engine's validation terms: `loss` = base + λ·R at the full λ (no step: the same function at every epoch),
+        with `base` and `structure` (R) beside it, so a reader sees which part moves."""
+        t = self(features, {k: v for k, v in (batch or {}).items() if k != "step"})
+        return {"loss": t["loss"], "base": t["base"], "structure": t["structure"]}
 
     def forward(self, features: dict[str, Tensor], batch: dict | None = None) -> dict[str, Tensor]:
         """Base terms plus `structure` (mean R over modalities) and the total `loss`."""
@@ -469,12 +478,15 @@ def cooccurrence_matrix(
 
 
 class ProtoECGNetLoss(FeatureLoss):
-    """ProtoECGNet (Sethi et al. 2025) prototype losses: cluster, separation, sparsity, diversity, contrastive (+BCE)."""
+    """ProtoECGNet (Sethi et al. 2025) prototype losses: cluster, separation, sparsity, diversity, contrastive (+BCE),
+    alone or added to a base alignment loss."""
 
     def __init__(
         self,
-        assignment: Tensor,  # [P, C] prototype-to-class assignment A (0/1)
-        cooccurrence: Tensor | None = None,  # [C, C] label co-occurrence; None = from each batch's labels
+        assignment: Tensor | None = None,  # [P, C] prototype-to-class assignment A (0/1); None = the model's
+        #   `features["proto_assignment"]` (its prototype head, `morebench.losses_zoo.ProtoHead`)
+        cooccurrence: Tensor | None = None,  # [C, C] label co-occurrence; None = `features["proto_cooccurrence"]` (the
+        #   training set's, set by the head's callback), else from each batch's labels
         lam_clst: float = 0.004,  # weight of the cluster term
         lam_sep: float = 0.0004,  # weight of the separation term
         lam_spars: float = 0.0,  # weight of the sparsity term (unused in the paper)
@@ -488,11 +500,23 @@ class ProtoECGNetLoss(FeatureLoss):
         #   prototype sets (neither pulled to nor pushed from their class's prototypes); "smooth" = target u in the
         #   BCE, ignored in the prototype sets; "positive"/"negative" = U-Ones/U-Zeros everywhere
         smooth: float = 0.7,  # u of the "smooth" policy
+        base: FeatureLoss | str | None = None,  # base alignment loss added to the prototype terms (None: these alone,
+        #   as the paper; the registry's "protoecgnet" objective uses MoRE's three-pair sum)
+        base_kwargs: dict | None = None,  # arguments of the base when it is a name (e.g. {"base": "clip"})
+        proto_weight: float = 1.0,  # weight of the prototype terms (with the BCE) next to the base loss
+        push_every: int = 1,  # epochs between prototype projections (`morebench.losses_zoo.ProtoPush`)
+        push_batches: int | None = None,  # cap on the batches embedded for a projection (None: the whole loader)
+        **kwargs,  # more base arguments (e.g. world_size, rank), merged into `base_kwargs`
     ):
         super().__init__()
         if cnrst_scale not in ("half", "sqrt_p"):
             raise ValueError(f"cnrst_scale must be 'half' or 'sqrt_p', got {cnrst_scale!r}")
-        self.register_buffer("assignment", torch.as_tensor(assignment).float())
+        base_kwargs = {**(base_kwargs or {}), **kwargs}
+        if base is None and base_kwargs:
+            raise ValueError(f"ProtoECGNetLoss without a base takes no base arguments, got {sorted(base_kwargs)}")
+        self.base = create_loss(base, **base_kwargs) if isinstance(base, str) else base
+        self.proto_weight, self.push_kw = float(proto_weight), dict(every=push_every, max_batches=push_batches, key=key)
+        self.register_buffer("assignment", None if assignment is None else torch.as_tensor(assignment).float())
         self.register_buffer("cooccurrence", None if cooccurrence is None else torch.as_tensor(cooccurrence).float())
         self.register_buffer("pos_weight", None if pos_weight is None else torch.as_tensor(pos_weight).float())
         self.lams = dict(clst=lam_clst, sep=lam_sep, spars=lam_spars, div=lam_div, cnrst=lam_cnrst)
@@ -501,11 +525,11 @@ class ProtoECGNetLoss(FeatureLoss):
         self.released_code_sign, self.cnrst_scale, self.key = released_code_sign, cnrst_scale, key
         self.uncertain, self.smooth = uncertain, smooth
 
-    def contrastive(self, prototypes: Tensor, cooccurrence: Tensor) -> Tensor:
+    def contrastive(self, prototypes: Tensor, cooccurrence: Tensor, assignment: Tensor | None = None) -> Tensor:
         """The contrastive prototype term, paper sign unless `released_code_sign`."""
         p = F.normalize(prototypes.flatten(1), dim=-1)
         c = p @ p.T
-        a = self.assignment.to(c)
+        a = (self.assignment if assignment is None else assignment).to(c)
         pos = (a @ cooccurrence.to(c) @ a.T).clamp(0.0, 1.0)
         neg = 1.0 - pos
         pos_term = (c * pos / (pos.sum() + 1e-6)).sum()
@@ -514,10 +538,46 @@ class ProtoECGNetLoss(FeatureLoss):
         return scale * (pos_term + neg_term) if self.released_code_sign else -scale * (pos_term - neg_term)
 
     def forward(self, features: dict[str, Tensor], batch: dict | None = None) -> dict[str, Tensor]:
-        """Named prototype terms and their weighted sum `loss`."""
+        """Named prototype terms and their weighted sum `loss` (plus the base's terms, `base_*`, when it has one)."""
         batch = batch or {}
         if "labels" not in batch:
             raise KeyError("ProtoECGNetLoss needs batch['labels'] (multi-hot [B, C])")
+        if "prototypes" not in features:
+            raise KeyError("ProtoECGNetLoss needs features['prototypes']: train a model built with loss='protoecgnet' "
+                           f"(its objective_head makes them); got keys {sorted(features)}")
+        proto = self.prototype_terms(features, batch)
+        if self.base is None:
+            return proto
+        out = self.base(features, batch)
+        terms = {f"base_{k}": v for k, v in out.items() if k != "loss"}
+        return {**terms, "base": out["loss"], **{k: v for k, v in proto.items() if k != "loss"}, "proto": proto["loss"],
+                "loss": out["loss"] + self.proto_weight * proto["loss"]}
+
+    GEOMETRY = ("div", "cnrst")  # terms of the prototypes alone: no validation sample enters them
+
+    @torch.no_grad()
+    def validation_loss(self, features: dict[str, Tensor], batch: dict | None = None) -> dict[str, Tensor]:
+        """The engine's validation terms: `loss` = the base plus the weighted data terms (BCE, cluster, separation,
+        sparsity), i.e. the objective without the prototype-geometry regularisers `GEOMETRY`, which depend on the
+        prototypes alone (as weight decay, they are left out of a validation loss; reported beside it)."""
+        t = self(features, batch)
+        data = sum(self.lams[k] * t[k] for k in ("clst", "sep", "spars")) + t.get("bce", 0.0)
+        base = t["base"] if self.base is not None else 0.0
+        return {"loss": base + self.proto_weight * data, **({"base": t["base"]} if self.base is not None else {}),
+                **{k: t[k] for k in self.GEOMETRY}, "objective": t["loss"]}
+
+    def train_callbacks(self) -> list:
+        """The training engine's callbacks for this objective: the prototype projection (push) into the model's head."""
+        from morebench.losses_zoo import ProtoPush  # a later notebook (it reads the model's head)
+
+        return [ProtoPush(**self.push_kw)]
+
+    def prototype_terms(self, features: dict[str, Tensor], batch: dict) -> dict[str, Tensor]:
+        """The prototype terms of the paper (and the BCE when `features["logits"]` is given) and their weighted sum."""
+        assignment = self.assignment if self.assignment is not None else features.get("proto_assignment")
+        if assignment is None:
+            raise ValueError("ProtoECGNetLoss needs a prototype-to-class assignment: pass `assignment=` or train a "
+                             "model built with loss='protoecgnet' (features['proto_assignment'])")
         protos = features["prototypes"]
         sim = features.get("proto_sim")
         if sim is None:
@@ -526,7 +586,7 @@ class ProtoECGNetLoss(FeatureLoss):
         targets, weights = targets.to(sim), weights.to(sim)
         y = ((targets == 1) & (weights > 0)).to(sim)  # sure positives
         unsure = ((weights == 0) | ((targets > 0) & (targets < 1))).to(sim)  # ignored or smoothed entries
-        a = self.assignment.to(sim)
+        a = assignment.to(sim)
         correct = (y @ a.T) > 0  # [B, P]: prototype of one of the sample's classes
         wrong = ~correct & ~((unsure @ a.T) > 0)  # [B, P]: prototype of a class the sample surely lacks
         neg_inf = torch.finfo(sim.dtype).min
@@ -538,8 +598,9 @@ class ProtoECGNetLoss(FeatureLoss):
         p = F.normalize(protos.flatten(1), dim=-1)
         eye = torch.eye(p.shape[0], dtype=p.dtype, device=p.device)
         div = ((p @ p.T - eye) ** 2).sum() / p.shape[0] ** 2
-        co = self.cooccurrence if self.cooccurrence is not None else cooccurrence_matrix(y)
-        terms = dict(clst=clst, sep=sep, spars=spars, div=div, cnrst=self.contrastive(protos, co))
+        co = self.cooccurrence if self.cooccurrence is not None else features.get("proto_cooccurrence")
+        co = co if co is not None else cooccurrence_matrix(y)
+        terms = dict(clst=clst, sep=sep, spars=spars, div=div, cnrst=self.contrastive(protos, co, assignment))
         loss = sum(self.lams[k] * v for k, v in terms.items())
         if "logits" in features:
             per = F.binary_cross_entropy_with_logits(features["logits"], targets, pos_weight=self.pos_weight,
@@ -625,8 +686,12 @@ LOSSES: dict[str, Objective] = {
     "siglip": Objective(SigLipLoss, LogitScalars(math.log(10.0), -10.0, learnable=True)),
     "m3col": Objective(MixCoLoss, LogitScalars(math.log(1 / 0.1))),
     "medclip": Objective(MedCLIPLoss, LogitScalars(math.log(1 / 0.07), learnable=True)),
-    "structure": Objective(StructureLoss, None, default_base="clip"),
-    "protoecgnet": Objective(ProtoECGNetLoss, LogitScalars()),
+    # STRUCTURE and ProtoECGNet (nbs/55_losses.zoo.ipynb): added to MoRE's three-pair sum; the frozen reference towers
+    # resp. the prototypes (and their class assignment, co-occurrence and last layer) are model-owned
+    "structure": Objective(StructureLoss, None, default_base="more",
+                           head=_deferred("losses_zoo", "StructureHead.from_model")),
+    "protoecgnet": Objective(ProtoECGNetLoss, None, default_base="more",
+                             head=_deferred("losses_zoo", "ProtoHead.from_model")),
     "more": Objective(MoRELoss, None, default_base="infonce"),
     # PLACE (nbs/53_losses.place.ipynb): its CLIP-style scale is learned, its queries/attention are model-owned
     "place": Objective(_deferred("losses_place", "PlaceLoss"), LogitScalars(math.log(1 / 0.07), learnable=True),
@@ -653,9 +718,11 @@ def objective_scalars(
     if obj.scalars is not None:
         return obj.scalars
     base = loss_kwargs.get("base", obj.default_base)
+    if base is None:  # a composite used without a base (ProtoECGNet's prototype terms alone): no scale
+        return LogitScalars()
     if not isinstance(base, str):
         raise TypeError(f"objective {name!r}: give `base` by name to know its scalars, got {type(base).__name__}")
-    return objective_scalars(base)
+    return objective_scalars(base, **dict(loss_kwargs.get("base_kwargs") or {}))
 
 
 def objective_head(
@@ -684,6 +751,8 @@ def create_loss(
     obj = LOSSES[name]
     if obj.head is not None:
         kwargs.pop("head", None)  # the model's modules' arguments (`objective_head`), not the loss's
+    if obj.default_base is not None:
+        kwargs.setdefault("base", obj.default_base)
     loss = obj.factory(**kwargs)
     if obj.scalars is not None and isinstance(loss, PairwiseLoss) and not loss.explicit_scalars:
         with torch.no_grad():

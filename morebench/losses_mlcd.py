@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .losses import FeatureLoss
+from .losses import ClipLoss, FeatureLoss
 
 # %% auto #0
 __all__ = ['nearest_centres', 'mlcd_loss', 'MLCDHead', 'MLCDLoss', 'MLCDRecluster']
@@ -101,10 +101,12 @@ class MLCDLoss(FeatureLoss):
         keys: tuple[str, ...] = ("xray", "ecg", "text"),  # embeddings classified (those present in features)
         label_key: str | None = "text",  # whose nearest centres are the labels (None: each embedding its own)
         seed: int = 0,  # negative sampling (a private generator) and the clustering
-        recluster_every: int = 1,  # epochs between clusterings (`MLCDRecluster`)
+        recluster_every: int = 0,  # epochs between re-clusterings (`MLCDRecluster`); 0: cluster once, at the start
+        #   (MLCD's single offline clustering; the validation loss then measures one fixed task)
         cluster_batches: int | None = None,  # cap on the batches embedded for a clustering (None: the whole loader)
         kmeans_batch_size: int = 1024,  # MiniBatchKMeans batch size
         kmeans_n_init: int = 3,  # MiniBatchKMeans restarts
+        val_keys: tuple[str, ...] = ("xray", "ecg"),  # validation: InfoNCE of the report with each of these (MoRE's pairs)
     ):
         super().__init__()
         if not 0.0 < negative_ratio <= 1.0:
@@ -112,6 +114,8 @@ class MLCDLoss(FeatureLoss):
         self.num_positives, self.negative_ratio, self.scale = int(num_positives), float(negative_ratio), float(scale)
         self.keys, self.label_key, self.seed = tuple(keys), label_key, int(seed)
         self.generator = torch.Generator().manual_seed(self.seed)
+        self.val_keys = tuple(val_keys)
+        self.val_clip = ClipLoss(temperature=1.0 / self.scale)  # the alignment at MLCD's own cosine scale σ
         self.cluster_kw = dict(every=recluster_every, key=label_key or self.keys[0], seed=seed,
                                max_batches=cluster_batches, kmeans_batch_size=kmeans_batch_size, n_init=kmeans_n_init)
 
@@ -121,8 +125,8 @@ class MLCDLoss(FeatureLoss):
             return torch.ones(k, dtype=torch.bool, device=device)
         return (torch.rand(k, generator=self.generator) < self.negative_ratio).to(device)
 
-    def forward(self, features: dict[str, Tensor], batch: dict | None = None) -> dict[str, Tensor]:
-        """`mlcd_<key>` per embedding and their mean `loss`."""
+    def forward(self, features: dict[str, Tensor], batch: dict | None = None, all_negatives: bool = False) -> dict[str, Tensor]:
+        """`mlcd_<key>` per embedding and their mean `loss` (`all_negatives`: every class, no sampling)."""
         if "mlcd_weight" not in features or "mlcd_centres" not in features:
             raise KeyError("MLCDLoss needs features['mlcd_weight'] and ['mlcd_centres']: train a model built with "
                            f"loss='mlcd' (its objective_head makes them); got keys {sorted(features)}")
@@ -131,7 +135,7 @@ class MLCDLoss(FeatureLoss):
             raise KeyError(f"MLCDLoss needs one of {self.keys} in features; got {sorted(features)}")
         w, centres = F.normalize(features["mlcd_weight"], dim=-1), features["mlcd_centres"]
         k = w.shape[0]
-        keep = self.sample_negatives(k, w.device)
+        keep = torch.ones(k, dtype=torch.bool, device=w.device) if all_negatives else self.sample_negatives(k, w.device)
         label_src = features.get(self.label_key) if self.label_key else None
         if self.label_key and label_src is None:
             raise KeyError(f"MLCDLoss labels by features[{self.label_key!r}], which is missing")
@@ -144,9 +148,22 @@ class MLCDLoss(FeatureLoss):
             terms[f"mlcd_{key}"] = mlcd_loss(self.scale * x @ w.to(x).T, pos, keep & ~pos)
         return {**terms, "loss": torch.stack(list(terms.values())).mean()}
 
+    @torch.no_grad()
+    def validation_loss(self, features: dict[str, Tensor], batch: dict | None = None) -> dict[str, Tensor]:
+        """The engine's validation terms: `loss` = the MLCD loss against the current centres with every negative (no
+        sampling: deterministic); `align` = symmetric InfoNCE (τ = 1/σ) of the report with each of `val_keys`, summed
+        as MoRE's pairs (a function of the embeddings alone, comparable across re-clusterings)."""
+        feats = {k: v for k, v in features.items() if k not in ("logit_scale", "logit_bias")}
+        pairs = [k for k in self.val_keys if k in feats and "text" in feats]
+        if not pairs:
+            raise KeyError(f"MLCDLoss.validation_loss needs features['text'] and one of {self.val_keys}")
+        align = sum(self.val_clip.pair(feats["text"], feats[k], feats, {})["loss"] for k in pairs)
+        return {"loss": self(features, batch, all_negatives=True)["loss"], "align": align}
+
     def train_callbacks(self) -> list:
-        """The training engine's callbacks for this objective: the re-clustering."""
-        return [MLCDRecluster(**self.cluster_kw)]
+        """The training engine's callbacks for this objective: the re-clustering (it also checkpoints this loss's
+        negative-sampling generator, so a resumed run draws what the uninterrupted one draws)."""
+        return [MLCDRecluster(**self.cluster_kw, generator=self.generator)]
 
 # %% ../nbs/54_losses.mlcd.ipynb #be8f9c98
 class MLCDRecluster:
@@ -154,18 +171,20 @@ class MLCDRecluster:
 
     def __init__(
         self,
-        every: int = 1,  # epochs between clusterings (epoch 0 always, at the start)
+        every: int = 1,  # epochs between re-clusterings (the start always); 0: only the first clustering
         key: str = "text",  # the embedding clustered (`model(batch)[key]`)
         seed: int = 0,  # MiniBatchKMeans random_state of the first clustering (+1 per later one)
         max_batches: int | None = None,  # cap on the batches embedded (None: the whole loader)
         kmeans_batch_size: int = 1024,  # MiniBatchKMeans batch size
         n_init: int = 3,  # MiniBatchKMeans restarts
+        generator: torch.Generator | None = None,  # the loss's negative-sampling generator, saved with the state
     ):
-        if every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
+        if every < 0:
+            raise ValueError(f"every must be >= 0, got {every}")
         self.every, self.key, self.seed, self.max_batches = int(every), key, int(seed), max_batches
         self.kmeans_batch_size, self.n_init = int(kmeans_batch_size), int(n_init)
         self.last_epoch, self.n_clusterings = -1, 0
+        self.generator = generator
 
     @staticmethod
     def head(model: nn.Module) -> MLCDHead:  # a MoreModel trained with loss="mlcd"
@@ -221,13 +240,18 @@ class MLCDRecluster:
 
     def on_epoch_start(self, epoch: int, model: nn.Module, loader, device: torch.device | str) -> None:
         """Re-cluster at every `every`-th epoch (not twice for one epoch)."""
-        if epoch != self.last_epoch and epoch % self.every == 0:
+        if self.every and epoch != self.last_epoch and epoch % self.every == 0:
             self.recluster(model, loader, device, epoch)
 
     def state_dict(self) -> dict:
-        """Primitives for the checkpoint."""
-        return {"last_epoch": self.last_epoch, "n_clusterings": self.n_clusterings}
+        """Primitives (and the generator's state tensor) for the checkpoint."""
+        d = {"last_epoch": self.last_epoch, "n_clusterings": self.n_clusterings}
+        if self.generator is not None:
+            d["generator"] = self.generator.get_state()
+        return d
 
     def load_state_dict(self, d: dict) -> None:  # from `state_dict`
-        """Restore the clustering position."""
+        """Restore the clustering position (and the loss's generator)."""
         self.last_epoch, self.n_clusterings = int(d["last_epoch"]), int(d["n_clusterings"])
+        if self.generator is not None and "generator" in d:
+            self.generator.set_state(d["generator"])

@@ -19,7 +19,7 @@ from .config import list_models as list_models  # re-exported: model presets are
 from .encoders.ecg import create_ecg_encoder
 from .encoders.text import NoteTokenizer, create_text_encoder, get_tokenizer, pool_hidden
 from .encoders.xray import create_xray_encoder
-from .losses import FeatureLoss, LogitScalars, create_loss, objective_head, objective_scalars
+from .losses import LOSSES, FeatureLoss, LogitScalars, create_loss, objective_head, objective_scalars
 
 # %% auto #0
 __all__ = ['ProjectionHead', 'model_scalars', 'MoreModel', 'create_model', 'ModelAndTransforms', 'create_model_and_transforms',
@@ -162,14 +162,17 @@ class MoreModel(nn.Module):
         out: dict[str, torch.Tensor] = {}
         needs = set(getattr(self.objective_head, "needs", ()))
         ctx: dict[str, Any] = {}  # what the objective head reads: token states of the towers, inputs
+        if batch.get("xray") is not None:
+            ctx["xray"] = batch["xray"]
         if batch.get("xray") is not None and "xray_tokens" in needs:  # tokens once: pooled + head from them
             tokens = self.xray.forward_features(batch["xray"])
-            ctx.update(xray=batch["xray"], xray_tokens=tokens)
+            ctx["xray_tokens"] = tokens
             z = self.xray_proj(self._pooled(self.xray, tokens, batch["xray"]))
             out["xray"] = F.normalize(z, dim=-1) if normalize else z
         elif batch.get("xray") is not None:
             out["xray"] = self.encode_xray(batch["xray"], normalize)
         if batch.get("ecg") is not None:
+            ctx["ecg"] = batch["ecg"]
             out["ecg"] = self.encode_ecg(batch["ecg"], normalize)
         if "input_ids" in batch:  # tokenised by a collate (the fast path)
             text, pair = {k: batch[k] for k in _TEXT_KEYS if k in batch}, None
@@ -177,14 +180,17 @@ class MoreModel(nn.Module):
             text, pair = batch["xray_note"], batch.get("ecg_note")
         else:  # raw notes, or a tokenised mapping under "text"
             text, pair = batch.get("text"), None
-        if text is not None and "text_tokens" in needs:
+        if text is not None:
             inputs = self._text_inputs(text, pair)
-            hidden = self.text.forward_features(**inputs)
-            ctx.update(text_tokens=hidden, **inputs)
-            z = self.text_proj(pool_hidden(hidden, inputs.get("attention_mask"), self.text.pooling))
+            ctx.update(text_inputs=inputs, **inputs)
+            if "text_tokens" in needs:
+                hidden = self.text.forward_features(**inputs)
+                ctx["text_tokens"] = hidden
+                pooled = pool_hidden(hidden, inputs.get("attention_mask"), self.text.pooling)
+            else:
+                pooled = self.text(**inputs)
+            z = self.text_proj(pooled)
             out["text"] = F.normalize(z, dim=-1) if normalize else z
-        elif text is not None:
-            out["text"] = self.encode_text(text, pair, normalize=normalize)
         for name in ("logit_scale", "logit_bias"):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
@@ -259,7 +265,8 @@ def create_model(
     load_pretrained`, eval mode) and must match the preset's architecture, else a `DataError` names the file; a run
     trained with architecture overrides is loaded with `load_pretrained(path)` itself. Overriding `loss` with another
     objective drops the preset's `loss_kwargs` (they belong to the preset's objective, e.g. MoRE's `base`) unless
-    `loss_kwargs` is overridden too."""
+    `loss_kwargs` is overridden too; an objective built on MoRE's sum (STRUCTURE, ProtoECGNet) keeps them as its base's
+    (`base_kwargs`), so that `--loss structure` on the tiny preset is the tiny preset's MoRE plus the regulariser."""
     if checkpoint is not None:
         if config is not None or overrides:
             raise ValueError("create_model(checkpoint=...) takes the config stored with the weights: no config/overrides")
@@ -268,7 +275,9 @@ def create_model(
         return load_pretrained(checkpoint, preset=name)
     cfg = config if config is not None else load_preset(name)
     if "loss" in overrides and "loss_kwargs" not in overrides and overrides["loss"] != cfg.loss:
-        overrides = {**overrides, "loss_kwargs": {}}
+        obj = LOSSES.get(overrides["loss"])
+        on_more = cfg.loss == "more" and obj is not None and obj.default_base == "more" and cfg.loss_kwargs
+        overrides = {**overrides, "loss_kwargs": {"base_kwargs": dict(cfg.loss_kwargs)} if on_more else {}}
     return MoreModel(apply_overrides(cfg, **overrides) if overrides else cfg)
 
 

@@ -206,10 +206,13 @@ def recall_at_k(q: torch.Tensor, g: torch.Tensor, k: int = 5) -> float:  # queri
 @torch.no_grad()
 def evaluate(model, loss_fn, loader, device, amp_dtype=None, max_batches: int | None = None, k: int = 5) -> dict:
     """Validation: mean loss (weighted by batch size), text→ECG / text→X-ray recall@k over the whole split and its
-    chance level k/N (the same split, the same gallery)."""
+    chance level k/N (the same split, the same gallery). A loss with a `validation_loss(features, batch)` method is
+    validated by it: its `loss` is `val_loss`, each other term `t` it returns is logged as `val_t` (MLCD: a
+    deterministic loss and the pairwise alignment beside it, see nbs/54)."""
     was = model.training
     model.eval()
-    tot, n, feats = 0.0, 0, {"xray": [], "ecg": [], "text": []}
+    val_fn = getattr(loss_fn, "validation_loss", None)
+    tot, extra, n, feats = 0.0, {}, 0, {"xray": [], "ecg": [], "text": []}
     for i, batch in enumerate(loader):
         if max_batches is not None and i >= max_batches:
             break
@@ -218,16 +221,20 @@ def evaluate(model, loss_fn, loader, device, amp_dtype=None, max_batches: int | 
         batch = to_device(batch, device)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             f = model(batch)
-            terms = loss_fn(f, {**batch, "progress": 1.0})
+            terms = (val_fn or loss_fn)(f, {**batch, "progress": 1.0})
         m = int(batch["xray"].shape[0])
         tot, n = tot + float(terms["loss"]) * m, n + m
+        for t, v in terms.items():
+            if val_fn is not None and t != "loss":
+                extra[f"val_{t}"] = extra.get(f"val_{t}", 0.0) + float(v) * m
         for key in feats:
             feats[key].append(f[key].float().cpu())
     model.train(was)
+    obj = {t: v / n for t, v in extra.items()}
     if n == 0:
-        return {"val_loss": float("nan"), "n_val": 0}
+        return {"val_loss": float("nan"), **obj, "n_val": 0}
     z = {key: torch.nn.functional.normalize(torch.cat(v), dim=-1) for key, v in feats.items()}
-    return {"val_loss": tot / n, "n_val": n, f"text_ecg_r@{k}": recall_at_k(z["text"], z["ecg"], k),
+    return {"val_loss": tot / n, **obj, "n_val": n, f"text_ecg_r@{k}": recall_at_k(z["text"], z["ecg"], k),
             f"text_xray_r@{k}": recall_at_k(z["text"], z["xray"], k), f"chance_r@{k}": min(1.0, k / n)}
 
 
@@ -509,6 +516,10 @@ def train(
 
     val_loader = DataLoader(val_ds, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.num_workers,
                             collate_fn=collate_fn, generator=torch.Generator().manual_seed(cfg.seed))
+    # the objective's set-up (MLCD's first clustering, ProtoECGNet's first projection) before the baseline, so that
+    # epoch -1 is validated on the same task as the epochs after it
+    _call(callbacks, "on_train_start", model, DataLoader(train_ds, batch_size=cfg.batch_size, collate_fn=collate_fn,
+                                                         num_workers=cfg.num_workers), cfg)
     if resume_from is None and cfg.eval_at_start:
         ev = evaluate(model, val_loss_fn, val_loader, device, amp_dtype, cfg.val_batches)
         rec = {"epoch": -1, "step": 0, "train_loss": float("nan"), **ev, "lr": opt.param_groups[0]["lr"], "tau": tau_of(model)}
@@ -523,8 +534,6 @@ def train(
     stopped = "epochs"
     train_loader_args = dict(num_workers=cfg.num_workers, collate_fn=collate_fn, pin_memory=device.type == "cuda",
                              persistent_workers=False)
-    _call(callbacks, "on_train_start", model, DataLoader(train_ds, batch_size=cfg.batch_size, collate_fn=collate_fn,
-                                                         num_workers=cfg.num_workers), cfg)
     while pos["epoch"] < cfg.epochs:
         epoch = pos["epoch"]
         train_ds.set_epoch(epoch)

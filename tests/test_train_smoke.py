@@ -68,15 +68,13 @@ def tokens():
 @pytest.mark.parametrize("name,kwargs", _OBJECTIVES, ids=[f"{n}{'-' + k['base'] if k else ''}" for n, k in _OBJECTIVES])
 def test_every_objective_trains_its_model_owned_scalars(name, kwargs, tokens):
     torch.manual_seed(0)
-    model = create_model("tiny", loss=name, loss_kwargs=kwargs, xray__depth=1, ecg__depth=1)
+    B, C = 4, 3
+    head = {"head": {"num_classes": C, "per_class": 2}} if name == "protoecgnet" else {}  # model-owned prototypes
+    model = create_model("tiny", loss=name, loss_kwargs={**kwargs, **head}, xray__depth=1, ecg__depth=1)
     spec = objective_scalars(name, **kwargs)
-    B, C, P = 4, 3, 4
-    extra_loss_kw = {"assignment": torch.eye(P, C)} if name == "protoecgnet" else {}
-    loss_fn = create_objective(model, **extra_loss_kw)
+    loss_fn = create_objective(model)
     assert list(loss_fn.parameters()) == []  # every learnable scalar is the model's
-    prototypes = torch.nn.Parameter(torch.randn(P, model.embed_dim))
-    params = model.param_groups(0.0) + [{"params": [prototypes], "weight_decay": 0.0}]
-    opt = torch.optim.AdamW(params, lr=0.05)
+    opt = torch.optim.AdamW(model.param_groups(0.0), lr=0.05)
     start = {k: getattr(model, k).detach().clone() for k in ("logit_scale", "logit_bias") if getattr(model, k) is not None}
     # what the objective asks for is what the model built
     assert ("logit_scale" in start) == (spec.logit_scale is not None)
@@ -91,12 +89,9 @@ def test_every_objective_trains_its_model_owned_scalars(name, kwargs, tokens):
     for _ in range(3):
         opt.zero_grad()
         feats = model(batch)
-        if name == "structure":  # frozen unimodal features (fixed random stand-ins)
-            feats = {**feats, "xray_frozen": torch.randn(B, 8, generator=torch.Generator().manual_seed(2)),
-                     "text_frozen": torch.randn(B, 8, generator=torch.Generator().manual_seed(3))}
-        if name == "protoecgnet":
-            feats = {**feats, "prototypes": prototypes}
-            batch["labels"] = (batch["labels"] > 0).float()  # ProtoECGNet: multi-hot
+        if name == "structure":  # the model's frozen reference (the text tower's copy) plus a random X-ray stand-in
+            assert "text_frozen" in feats
+            feats = {**feats, "xray_frozen": torch.randn(B, 8, generator=torch.Generator().manual_seed(2))}
         terms = loss_fn(feats, batch)
         assert torch.isfinite(terms["loss"]), terms
         terms["loss"].backward()
