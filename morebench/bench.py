@@ -31,9 +31,9 @@ __all__ = ['TOOL_DIR_VARS', 'PROFILES', 'ZOO_BASES', 'ZOO_OWN', 'COHORT_DATASETS
            'run_notebook', 'param_path', 'param_choice', 'cohort_stamp', 'ensure_cohort', 'summarize_cohort',
            'summaries_markdown', 'train_config', 'config_hash', 'pretrain_child', 'pretrain', 'load_for_eval',
            'file_sha256', 'asset_hash', 'ptbxl_splits', 'mimic_cxr_splits', 'paired_split', 'multi_hot', 'run_record',
-           'cap_records', 'InMemoryDataset', 'materialize', 'certain_targets', 'file_outputs', 'write_report',
-           'default_notebooks_dir', 'select_entries', 'data_label', 'objectives_needed', 'entry_params', 'run_entry',
-           'run_paper', 'main_paper']
+           'cap_records', 'InMemoryDataset', 'materialize', 'certain_targets', 'top1_accuracy', 'macro_f1_single',
+           'file_outputs', 'write_report', 'default_notebooks_dir', 'select_entries', 'data_label', 'objectives_needed',
+           'entry_params', 'run_entry', 'run_paper', 'main_paper']
 
 # %% ../nbs/91_bench.ipynb #cfc521c4
 TOOL_DIR_VARS: dict[str, str] = {  # environment variable -> sub-folder of the scratch folder
@@ -590,6 +590,25 @@ def certain_targets(
     y = np.asarray(labels, dtype=float)
     keep = ~(y == -1).any(axis=1)
     return (np.nan_to_num(y, nan=0.0) == 1).astype(float), keep
+
+
+def top1_accuracy(y_onehot, scores, mask=None) -> float:
+    """Single-label accuracy from one-hot truths [N, K] and class scores [N, K] (`bootstrap_ci`'s metric signature)."""
+    import numpy as np
+
+    y, s = np.asarray(y_onehot), np.asarray(scores)
+    return float((s.argmax(1) == y.argmax(1)).mean()) if len(y) else float("nan")
+
+
+def macro_f1_single(y_onehot, scores, mask=None) -> float:
+    """Single-label macro F1 over all K classes (a class never predicted nor present scores 0), argmax decision."""
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    y, s = np.asarray(y_onehot), np.asarray(scores)
+    if not len(y):
+        return float("nan")
+    return float(f1_score(y.argmax(1), s.argmax(1), labels=list(range(y.shape[1])), average="macro", zero_division=0))
 
 # %% ../nbs/91_bench.ipynb #12380914
 CATEGORY = {".csv": "tables", ".md": "tables", ".tex": "tables", ".png": "figures", ".pdf": "figures",
