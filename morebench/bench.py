@@ -601,14 +601,14 @@ def top1_accuracy(y_onehot, scores, mask=None) -> float:
 
 
 def macro_f1_single(y_onehot, scores, mask=None) -> float:
-    """Single-label macro F1 over all K classes (a class never predicted nor present scores 0), argmax decision."""
+    """Single-label macro F1 of the argmax decision, over the classes present in the truth or the predictions."""
     import numpy as np
     from sklearn.metrics import f1_score
 
     y, s = np.asarray(y_onehot), np.asarray(scores)
     if not len(y):
         return float("nan")
-    return float(f1_score(y.argmax(1), s.argmax(1), labels=list(range(y.shape[1])), average="macro", zero_division=0))
+    return float(f1_score(y.argmax(1), s.argmax(1), average="macro", zero_division=0))
 
 # %% ../nbs/91_bench.ipynb #12380914
 CATEGORY = {".csv": "tables", ".md": "tables", ".tex": "tables", ".png": "figures", ".pdf": "figures",
