@@ -123,17 +123,17 @@ PROFILES: dict[str, dict] = {
     # pytest's profile: a tiny cohort and two optimiser steps, so that every notebook runs in seconds
     "ci": {"patients": 80, "recipe": "tiny", "synthetic": True, "zoo": ("more", "siglip"), "n_boot": 100,
            "fractions": (0.1, 1.0), "draws": 2, "tsne_points": 60,
-           "finetune_steps": 2, "finetune_modes": ("partial",), "max_records": 48, "fusion_epochs": 20,
+           "finetune_steps": 2, "finetune_batch": 16, "finetune_modes": ("partial",), "max_records": 48, "fusion_epochs": 20,
            "train": {"max_steps": 2, "batch_size": 8, "epochs": 1, "val_batches": 1, "eval_at_start": False}},
     # `make paper` on CPU: the whole suite within ~15 min on 2 cores (the step budget is the knob: `max_steps`)
     "smoke": {"patients": 400, "recipe": "tiny", "synthetic": True, "zoo": "all", "n_boot": 1000,
               "fractions": (0.01, 0.1, 1.0), "draws": 5, "tsne_points": 500,
-              "finetune_steps": 10, "finetune_modes": ("partial",), "max_records": 200, "fusion_epochs": 100,
+              "finetune_steps": 8, "finetune_batch": 32, "finetune_modes": ("partial",), "max_records": 160, "fusion_epochs": 100,
               "train": {"max_steps": 40, "batch_size": 32, "epochs": 100, "val_batches": 2, "eval_at_start": False}},
     # real PhysioNet data under --data-root, the paper's recipe, on a GPU
     "paper": {"patients": None, "recipe": "paper", "synthetic": False, "zoo": "all", "n_boot": 1000,
               "fractions": (0.01, 0.1, 1.0), "draws": 5, "tsne_points": 2000,
-              "finetune_steps": None, "finetune_modes": ("partial", "linear", "lora", "full"), "max_records": None,
+              "finetune_steps": None, "finetune_batch": 64, "finetune_modes": ("partial", "linear", "lora", "full"), "max_records": None,
               "fusion_epochs": 200, "train": {}},
 }
 
