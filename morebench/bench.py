@@ -31,9 +31,9 @@ __all__ = ['TOOL_DIR_VARS', 'PROFILES', 'ZOO_BASES', 'ZOO_OWN', 'COHORT_DATASETS
            'run_notebook', 'param_path', 'param_choice', 'cohort_stamp', 'ensure_cohort', 'summarize_cohort',
            'summaries_markdown', 'train_config', 'config_hash', 'pretrain_child', 'pretrain', 'load_for_eval',
            'file_sha256', 'asset_hash', 'ptbxl_splits', 'mimic_cxr_splits', 'paired_split', 'multi_hot', 'run_record',
-           'cap_records', 'InMemoryDataset', 'materialize', 'certain_targets', 'top1_accuracy', 'macro_f1_single',
-           'file_outputs', 'write_report', 'default_notebooks_dir', 'select_entries', 'data_label', 'objectives_needed',
-           'entry_params', 'run_entry', 'run_paper', 'main_paper']
+           'cap_records', 'InMemoryDataset', 'materialize', 'load_split', 'split_asset', 'certain_targets',
+           'top1_accuracy', 'macro_f1_single', 'file_outputs', 'write_report', 'default_notebooks_dir',
+           'select_entries', 'data_label', 'objectives_needed', 'entry_params', 'run_entry', 'run_paper', 'main_paper']
 
 # %% ../nbs/91_bench.ipynb #cfc521c4
 TOOL_DIR_VARS: dict[str, str] = {  # environment variable -> sub-folder of the scratch folder
@@ -578,6 +578,31 @@ def materialize(
         it = ds[i]
         (bad if isinstance(it, Skipped) else items).append(it)
     return InMemoryDataset(items, getattr(base, "label_names", ()) or (), bad)
+
+
+def load_split(
+    ds,  # a map-style dataset
+    cap: int | None,  # at most this many records (None: all), as `cap_records`
+    seed: int = 0,  # which records
+    in_memory: bool | None = None,  # load into memory? (default: when capped — an uncapped real split streams from disk)
+):
+    """A split as the downstream notebooks use it: capped (seeded) and, when small, loaded once (`materialize`)."""
+    sub = cap_records(ds, cap, seed)
+    return materialize(sub) if (cap is not None if in_memory is None else in_memory) else sub
+
+
+def split_asset(ds) -> str:
+    """`asset_hash` of the records of a split: the item IDs of a loaded split, else the dataset's fingerprint (and the
+    rows of a subset)."""
+    from torch.utils.data import Subset
+
+    from morebench.eval.embed import dataset_fingerprint
+
+    if isinstance(ds, InMemoryDataset):
+        return asset_hash([str(it.get("id")) for it in ds.items])
+    if isinstance(ds, Subset):
+        return asset_hash({"base": split_asset(ds.dataset), "rows": [int(i) for i in ds.indices]})
+    return asset_hash(dataset_fingerprint(ds))
 
 
 def certain_targets(
