@@ -31,8 +31,9 @@ __all__ = ['TOOL_DIR_VARS', 'PROFILES', 'ZOO_BASES', 'ZOO_OWN', 'COHORT_DATASETS
            'run_notebook', 'param_path', 'param_choice', 'cohort_stamp', 'ensure_cohort', 'summarize_cohort',
            'summaries_markdown', 'train_config', 'config_hash', 'pretrain_child', 'pretrain', 'load_for_eval',
            'file_sha256', 'asset_hash', 'ptbxl_splits', 'mimic_cxr_splits', 'paired_split', 'multi_hot', 'run_record',
-           'file_outputs', 'write_report', 'default_notebooks_dir', 'select_entries', 'data_label', 'objectives_needed',
-           'entry_params', 'run_entry', 'run_paper', 'main_paper']
+           'cap_records', 'InMemoryDataset', 'materialize', 'load_split', 'split_asset', 'certain_targets',
+           'top1_accuracy', 'macro_f1_single', 'file_outputs', 'write_report', 'default_notebooks_dir',
+           'select_entries', 'data_label', 'objectives_needed', 'entry_params', 'run_entry', 'run_paper', 'main_paper']
 
 # %% ../nbs/91_bench.ipynb #cfc521c4
 TOOL_DIR_VARS: dict[str, str] = {  # environment variable -> sub-folder of the scratch folder
@@ -122,14 +123,18 @@ PROFILES: dict[str, dict] = {
     # pytest's profile: a tiny cohort and two optimiser steps, so that every notebook runs in seconds
     "ci": {"patients": 80, "recipe": "tiny", "synthetic": True, "zoo": ("more", "siglip"), "n_boot": 100,
            "fractions": (0.1, 1.0), "draws": 2, "tsne_points": 60,
+           "finetune_steps": 2, "finetune_batch": 16, "finetune_modes": ("partial",), "max_records": 48, "fusion_epochs": 20,
            "train": {"max_steps": 2, "batch_size": 8, "epochs": 1, "val_batches": 1, "eval_at_start": False}},
     # `make paper` on CPU: the whole suite within ~15 min on 2 cores (the step budget is the knob: `max_steps`)
     "smoke": {"patients": 400, "recipe": "tiny", "synthetic": True, "zoo": "all", "n_boot": 1000,
               "fractions": (0.01, 0.1, 1.0), "draws": 5, "tsne_points": 500,
+              "finetune_steps": 8, "finetune_batch": 32, "finetune_modes": ("partial",), "max_records": 160, "fusion_epochs": 100,
               "train": {"max_steps": 40, "batch_size": 32, "epochs": 100, "val_batches": 2, "eval_at_start": False}},
     # real PhysioNet data under --data-root, the paper's recipe, on a GPU
     "paper": {"patients": None, "recipe": "paper", "synthetic": False, "zoo": "all", "n_boot": 1000,
-              "fractions": (0.01, 0.1, 1.0), "draws": 5, "tsne_points": 2000, "train": {}},
+              "fractions": (0.01, 0.1, 1.0), "draws": 5, "tsne_points": 2000,
+              "finetune_steps": None, "finetune_batch": 64, "finetune_modes": ("partial", "linear", "lora", "full"), "max_records": None,
+              "fusion_epochs": 200, "train": {}},
 }
 
 
@@ -522,6 +527,121 @@ def run_record(
                     "compute": json.loads(comp.read_text()) if comp.is_file() else {},
                     "epochs": list(csv.DictReader(ep.open())) if ep.is_file() else []}
     raise FileNotFoundError(f"{folder}: no run config.json (with the training recipe) in it or above it")
+
+# %% ../nbs/91_bench.ipynb #b7c1e2a0
+def cap_records(
+    ds,  # a map-style dataset
+    n: int | None,  # at most this many records (None: all)
+    seed: int = 0,  # which records
+):
+    """A seeded subset of at most `n` records of `ds`, in their original order (`ds` itself when it is small enough)."""
+    import numpy as np
+    from torch.utils.data import Subset
+
+    if n is None or len(ds) <= n:
+        return ds
+    keep = np.sort(np.random.default_rng(seed).choice(len(ds), size=int(n), replace=False))
+    return Subset(ds, keep.tolist())
+
+
+class InMemoryDataset:
+    """Items loaded once and served from memory (`materialize`): several models and epochs read each image once.
+
+    `y` / `mask` are the targets as `morebench.eval.finetune.dataset_targets` reads them."""
+
+    def __init__(self, items: list, label_names: Sequence[str] = (), unreadable: Sequence = ()):
+        import numpy as np
+
+        self.items, self.label_names, self.unreadable = list(items), list(label_names), list(unreadable)
+        self.y = self.mask = None
+        if self.items and "targets" in self.items[0]:
+            self.y = np.stack([np.asarray(it["targets"]) for it in self.items])
+            self.mask = np.stack([np.asarray(it["target_mask"]) for it in self.items])
+        elif self.items and "labels" in self.items[0]:
+            self.y = np.stack([np.asarray(it["labels"]) for it in self.items])
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.items[i]
+
+
+def materialize(
+    ds,  # a map-style dataset (a morebench dataset or a Subset of one)
+    progress: bool = False,  # tqdm bar
+    desc: str = "load",  # its label
+) -> InMemoryDataset:
+    """Load every item of `ds` once; unreadable items (the lenient datasets' `Skipped`) are dropped and listed."""
+    from tqdm.auto import tqdm
+
+    from morebench.utils import Skipped
+
+    base = getattr(ds, "dataset", ds)
+    items, bad = [], []
+    for i in tqdm(range(len(ds)), desc=desc, disable=not progress, leave=False):
+        it = ds[i]
+        (bad if isinstance(it, Skipped) else items).append(it)
+    return InMemoryDataset(items, getattr(base, "label_names", ()) or (), bad)
+
+
+def load_split(
+    ds,  # a map-style dataset
+    cap: int | None,  # at most this many records (None: all), as `cap_records`
+    seed: int = 0,  # which records
+    in_memory: bool | None = None,  # load into memory? (default: when capped — an uncapped real split streams from disk)
+):
+    """A split as the downstream notebooks use it: capped (seeded) and, when small, loaded once (`materialize`)."""
+    sub = cap_records(ds, cap, seed)
+    return materialize(sub) if (cap is not None if in_memory is None else in_memory) else sub
+
+
+def split_asset(ds) -> str:
+    """`asset_hash` of the records of a split: the item IDs of a loaded split, else the dataset's fingerprint (and the
+    rows of a subset)."""
+    from torch.utils.data import Subset
+
+    from morebench.eval.embed import dataset_fingerprint
+
+    if isinstance(ds, InMemoryDataset):
+        return asset_hash([str(it.get("id")) for it in ds.items])
+    if isinstance(ds, Subset):
+        return asset_hash({"base": split_asset(ds.dataset), "rows": [int(i) for i in ds.indices]})
+    return asset_hash(dataset_fingerprint(ds))
+
+
+def certain_targets(
+    labels,  # [N, C] CheXpert-convention values: 1 positive, 0 negative, -1 uncertain, NaN blank
+) -> tuple:
+    """MoRE's 4-label rule (`create_dataset.py`): (0/1 targets [N, C], rows to keep [N]) — a row uncertain in any
+    label is dropped, a blank counts as negative."""
+    import numpy as np
+
+    y = np.asarray(labels, dtype=float)
+    keep = ~(y == -1).any(axis=1)
+    return (np.nan_to_num(y, nan=0.0) == 1).astype(float), keep
+
+
+def top1_accuracy(y_onehot, scores, mask=None) -> float:
+    """Single-label accuracy from one-hot truths [N, K] and class scores [N, K] (`bootstrap_ci`'s metric signature)."""
+    import numpy as np
+
+    y, s = np.asarray(y_onehot), np.asarray(scores)
+    return float((s.argmax(1) == y.argmax(1)).mean()) if len(y) else float("nan")
+
+
+def macro_f1_single(y_onehot, scores, mask=None) -> float:
+    """Single-label macro F1 of the argmax decision, over the classes present in the truth or the predictions."""
+    import numpy as np
+
+    y, s = np.asarray(y_onehot), np.asarray(scores)
+    if not len(y):
+        return float("nan")
+    K, yt, yp = y.shape[1], y.argmax(1), s.argmax(1)  # counted with bincount: a bootstrap calls this 1000s of times
+    tp = np.bincount(yt[yt == yp], minlength=K)
+    denom = np.bincount(yt, minlength=K) + np.bincount(yp, minlength=K)
+    f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
+    return float(f1[np.union1d(yt, yp)].mean())
 
 # %% ../nbs/91_bench.ipynb #12380914
 CATEGORY = {".csv": "tables", ".md": "tables", ".tex": "tables", ".png": "figures", ".pdf": "figures",

@@ -165,3 +165,22 @@ def test_one_folder_as_train_and_test_root(cohort):
         assert rc == 0, err
         assert "own splits" in b["note"] and (b["n_train"], b["n_test"]) == (a["n_train"], a["n_test"])
         assert b["macro_auroc"] == a["macro_auroc"]
+
+
+def test_fusion_json_shape(cohort):
+    """`morebench eval fusion`: the classification keys (the `both` condition at the top) plus one row per modality set."""
+    rc, r, err = run("fusion", "--random-init", "--dataset", "mimic-pairs", "--root", cohort / "c", "--json",
+                     "--n-boot", "30", "--fusion-epochs", "15")
+    assert rc == 0, err
+    for k in CLASSIFY + ("conditions", "n_val", "p_drop", "log_loss"):
+        assert k in r, k
+    assert r["task"] == "fusion" and r["modality"] == "xray+ecg" and r["p_drop"] == 0.3 and r["drop"] == "ecg"
+    assert r["n_train"] > 0 and r["n_val"] > 0 and r["n_test"] > 0
+    assert set(r["conditions"]) == {"both", "xray_only", "ecg_only"}
+    for c, row in r["conditions"].items():
+        assert 0 <= row["macro_auroc"] <= 1 and row["ci95"][0] <= row["ci95"][1] and row["log_loss"] > 0, (c, row)
+        assert set(row["per_label"]) == {"Atelectasis", "Cardiomegaly", "Edema", "Pleural Effusion"}
+    assert (r["conditions"]["xray_only"]["xray"], r["conditions"]["xray_only"]["ecg"]) == (True, False)
+    assert r["macro_auroc"] == r["conditions"]["both"]["macro_auroc"]
+    rc, _, err = run("fusion", "--random-init", "--dataset", "mimic-pairs", "--root", cohort / "c", "--p-drop", "1.5")
+    assert rc == 2 and "--p-drop 1.5" in err

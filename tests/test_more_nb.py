@@ -29,7 +29,16 @@ TABLES = {
     "t_hparams": (["group", "hyper-parameter", "value used", "morebench paper recipe", "paper value"], []),
     "t_tsne_silhouette": (["model", "points", "silhouette (cosine)"], []),
     "t_loss_zoo": (["objective", "status", "zero-shot macro AUROC", "zero-shot ci_low", "probe macro AUROC", "text->ECG R@5"], []),
+    "t_finetune": (["task", "model", "mode", "n_train", "n_test", "steps", "macro AUROC", "ci_low", "ci_high", "paper macro AUROC"],
+                   ["macro AUROC", "ci_low", "ci_high"]),
+    "t_finetune_per_label": (["task", "model", "mode", "label", "AUROC", "AUPRC", "paper AUROC"], []),
+    "t_edema": (["method", "model", "n_train", "n_test", "grades in test", "metric", "value", "ci_low", "ci_high", "paper value"], []),
+    "t_edema_per_grade": (["method", "model", "grade", "AUROC"], []),
+    "t_missing_modality": (["model", "modalities", "condition", "n_train", "n_test", "macro AUROC", "ci_low", "ci_high", "log loss",
+                            "paper macro AUROC"], ["macro AUROC", "ci_low", "ci_high"]),
+    "t_missing_modality_per_label": (["model", "condition", "label", "AUROC", "AUPRC"], []),
 }
+NO_PAPER_COLUMN = ("t_label_efficiency", "t_tsne_silhouette", "t_edema_per_grade", "t_missing_modality_per_label")
 
 
 def test_manifest_is_consistent():
@@ -107,7 +116,7 @@ def test_tables_have_columns_and_sane_values(ci_run, name):
         assert np.isfinite(v).all() and ((v >= 0) & (v <= 1)).all(), (name, c, v)
     paper_cols = [c for c in df.columns if c.startswith("paper")]
     assert all(df[c].isna().all() for c in paper_cols), name  # never invented
-    if name not in ("t_label_efficiency", "t_tsne_silhouette"):  # raw draws / a side number: no paper column
+    if name not in NO_PAPER_COLUMN:  # raw draws / side numbers: no paper column
         assert paper_cols, name
     assert "SYNTHETIC DATA" in (out / "tables" / f"{name}.md").read_text()
 
@@ -118,6 +127,29 @@ def test_loss_zoo_compares_every_trained_objective(ci_run):
     z = pd.read_csv(out / "tables" / "t_loss_zoo.csv").set_index("objective")
     assert list(z[z.status == "ok"].index) == ["more", "siglip"]
     assert np.isfinite(z.loc["siglip", ["zero-shot delta vs more", "zero-shot p", "probe p"]].to_numpy(float)).all()
+
+
+@pytest.mark.slow
+def test_downstream_tables_cover_both_models_and_every_condition(ci_run):
+    """The fine-tuning, edema and missing-modality tables: pre-trained and random-init rows, the ci profile's step
+    budget, the three modality sets, and edema rates that are finite (its AUROC only where the test set has 2 grades)."""
+    from morebench.bench import PROFILES
+
+    _, out, _ = ci_run
+    ft = pd.read_csv(out / "tables" / "t_finetune.csv")
+    assert set(ft.model) == {"pre-trained", "random init"} and set(ft["mode"]) == set(PROFILES["ci"]["finetune_modes"])
+    assert set(ft.task) == {"PTB-XL superclass (ECG)", "CheXpert competition 5 (X-ray)"}
+    assert (ft.steps == PROFILES["ci"]["finetune_steps"]).all() and (ft.n_train <= PROFILES["ci"]["max_records"]).all()
+    ed = pd.read_csv(out / "tables" / "t_edema.csv")
+    assert set(ed.method) == {"linear probe", "partial fine-tune"} and set(ed.model) == {"pre-trained", "random init"}
+    assert set(ed.metric) == {"accuracy", "macro F1", "macro AUROC"} and ed["paper value"].isna().all()
+    rates = ed[ed.metric != "macro AUROC"][["value", "ci_low", "ci_high"]].to_numpy(float)
+    assert np.isfinite(rates).all() and ((rates >= 0) & (rates <= 1)).all()
+    auc = ed[ed.metric == "macro AUROC"]
+    assert (auc["grades in test"] >= 2).all() == np.isfinite(auc.value.to_numpy(float)).all()
+    mm = pd.read_csv(out / "tables" / "t_missing_modality.csv")
+    assert len(mm) == 6 and set(mm.condition) == {"both", "xray_only", "ecg_only"}
+    assert (mm.groupby("model").condition.nunique() == 3).all() and (mm["log loss"] > 0).all()
 
 
 @pytest.mark.slow

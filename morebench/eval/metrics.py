@@ -13,7 +13,7 @@ from sklearn.metrics import (accuracy_score, average_precision_score, f1_score, 
                              roc_auc_score)
 
 # %% auto #0
-__all__ = ['per_label_scores', 'macro_auroc', 'micro_auroc', 'macro_auprc', 'micro_auprc', 'tune_thresholds',
+__all__ = ['binary_auroc', 'per_label_scores', 'macro_auroc', 'micro_auroc', 'macro_auprc', 'micro_auprc', 'tune_thresholds',
            'classification_metrics', 'bootstrap_ci', 'paired_bootstrap_test', 'simulate_coverage', 'reliability_curve',
            'expected_calibration_error', 'age_bands', 'subgroup_metrics']
 
@@ -46,9 +46,25 @@ def _prep(
     return y, s, valid
 
 # %% ../../nbs/71_eval.metrics.ipynb #06bb0ae6
+def binary_auroc(y: np.ndarray, s: np.ndarray) -> float:
+    """AUROC of one binary label by the rank (Mann–Whitney) formula, ties averaged: equal to scikit-learn's
+    `roc_auc_score`, without its input validation (a bootstrap calls it thousands of times)."""
+    from scipy.stats import rankdata
+
+    y = np.asarray(y) == 1
+    n1 = int(y.sum())
+    n0 = y.size - n1
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    r = rankdata(np.asarray(s, dtype=np.float64))
+    return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
 def _one_label(y: np.ndarray, s: np.ndarray, fn: Callable) -> float:
     if y.size == 0 or y.min() == y.max():
         return float("nan")
+    if fn is roc_auc_score:  # the same number, ~50x faster
+        return binary_auroc(y, s)
     return float(fn(y, s))
 
 
