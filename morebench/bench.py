@@ -32,8 +32,9 @@ __all__ = ['TOOL_DIR_VARS', 'PROFILES', 'ZOO_BASES', 'ZOO_OWN', 'ABLATION_PREFIX
            'check_parameters', 'run_notebook', 'param_path', 'param_choice', 'cohort_stamp', 'ensure_cohort',
            'summarize_cohort', 'summaries_markdown', 'train_config', 'config_hash', 'pretrain_child', 'pretrain',
            'load_for_eval', 'file_sha256', 'asset_hash', 'ptbxl_splits', 'mimic_cxr_splits', 'paired_split',
-           'multi_hot', 'run_record', 'trainable_share', 'file_outputs', 'write_report', 'default_notebooks_dir',
-           'select_entries', 'data_label', 'objectives_needed', 'entry_params', 'run_entry', 'run_paper', 'main_paper']
+           'multi_hot', 'run_record', 'trainable_share', 'run_compute', 'list_runs', 'file_outputs', 'write_report',
+           'default_notebooks_dir', 'select_entries', 'data_label', 'objectives_needed', 'entry_params', 'run_entry',
+           'run_paper', 'main_paper']
 
 # %% ../nbs/91_bench.ipynb #cfc521c4
 TOOL_DIR_VARS: dict[str, str] = {  # environment variable -> sub-folder of the scratch folder
@@ -593,6 +594,47 @@ def trainable_share(model) -> dict:
     text_t, text_n = model.parameter_summary()["text"]
     return {"trainable params": int(trained), "total params": int(total), "trainable %": 100.0 * trained / max(total, 1),
             "text trainable %": 100.0 * text_t / max(text_n, 1)}
+
+# %% ../nbs/91_bench.ipynb #96e53b7a
+def run_compute(
+    run: str | os.PathLike,  # a run folder written by `morebench.train.train`
+) -> dict:
+    """One run's compute: steps, samples, wall time, peak RSS (and GPU memory), samples/s end to end and in the steps,
+    the share of step time spent waiting for data, device, why it stopped (`compute.json` + `steps.csv` + `config.json`)."""
+    import pandas as pd
+
+    run = Path(run)
+    if not (run / "config.json").is_file():
+        raise FileNotFoundError(f"{run}: no config.json (not a run folder of morebench train)")
+    cfg = json.loads((run / "config.json").read_text())
+    comp = json.loads((run / "compute.json").read_text()) if (run / "compute.json").is_file() else {}
+    stamp = json.loads((run / ".morebench-run.json").read_text()) if (run / ".morebench-run.json").is_file() else {}
+    steps = pd.read_csv(run / "steps.csv") if (run / "steps.csv").is_file() else pd.DataFrame()
+    epochs = pd.read_csv(run / "epochs.csv") if (run / "epochs.csv").is_file() else pd.DataFrame()
+    step_s = float(steps["step_s"].sum()) if "step_s" in steps else float("nan")
+    world = int(cfg.get("_world_size", 1))
+    return {"run": run.name, "objective": stamp.get("objective") or cfg.get("loss") or cfg.get("_model", {}).get("loss"),
+            "preset": cfg.get("preset"), "status": "ok" if comp else "no compute.json (trained before the trainer recorded it)",
+            "steps": comp.get("steps", len(steps)), "epochs": int((epochs["epoch"] >= 0).sum()) if "epoch" in epochs else 0,
+            "pairs per step": cfg.get("batch_size", 0) * cfg.get("accum", 1) * world, "samples": comp.get("samples"),
+            "wall s": comp.get("wall_time_s"), "time in steps s": step_s,
+            "data wait %": 100.0 * float(steps["data_s"].sum()) / step_s if "data_s" in steps and step_s > 0 else float("nan"),
+            "samples/s": comp.get("samples_per_s"),
+            "median step samples/s": float(steps["samples_per_s"].median()) if "samples_per_s" in steps else float("nan"),
+            "peak RSS MB": comp.get("peak_rss_mb"), "peak GPU MB": comp.get("peak_gpu_mem_mb"),
+            "device": comp.get("device"), "processes": world, "torch threads": comp.get("torch_threads"),
+            "stopped": comp.get("stopped"), "best val loss": comp.get("best_val_loss"), "started": comp.get("started_at"),
+            "config hash": stamp.get("hash")}
+
+
+def list_runs(
+    runs_dir: str | os.PathLike,  # the suite's runs/ folder
+) -> list[Path]:
+    """The run folders under `runs_dir` (those holding a trainer's config.json), sorted by name."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        raise FileNotFoundError(f"{runs_dir}: runs folder not found")
+    return sorted(p for p in runs_dir.iterdir() if (p / "config.json").is_file())
 
 # %% ../nbs/91_bench.ipynb #12380914
 CATEGORY = {".csv": "tables", ".md": "tables", ".tex": "tables", ".png": "figures", ".pdf": "figures",
