@@ -25,15 +25,17 @@ import yaml
 from .report import SYNTHETIC_BANNER
 
 # %% auto #0
-__all__ = ['TOOL_DIR_VARS', 'PROFILES', 'ZOO_BASES', 'ZOO_OWN', 'COHORT_DATASETS', 'CATEGORY', 'OPTIONAL_PARAMS', 'scratch_dir',
-           'tool_env', 'tool_dirs', 'console_main', 'BenchEntry', 'load_manifest', 'profile_settings', 'preset_base',
-           'zoo_objectives', 'objective_overrides', 'load_preset_kwargs', 'notebook_parameters', 'check_parameters',
-           'run_notebook', 'param_path', 'param_choice', 'cohort_stamp', 'ensure_cohort', 'summarize_cohort',
-           'summaries_markdown', 'train_config', 'config_hash', 'pretrain_child', 'pretrain', 'load_for_eval',
-           'file_sha256', 'asset_hash', 'ptbxl_splits', 'mimic_cxr_splits', 'paired_split', 'multi_hot', 'run_record',
-           'cap_records', 'InMemoryDataset', 'materialize', 'load_split', 'split_asset', 'certain_targets',
-           'top1_accuracy', 'macro_f1_single', 'file_outputs', 'write_report', 'default_notebooks_dir',
-           'select_entries', 'data_label', 'objectives_needed', 'entry_params', 'run_entry', 'run_paper', 'main_paper']
+__all__ = ['TOOL_DIR_VARS', 'PROFILES', 'ZOO_BASES', 'ZOO_OWN', 'ABLATION_PREFIX', 'ABLATIONS', 'COHORT_DATASETS', 'CATEGORY',
+           'OPTIONAL_PARAMS', 'scratch_dir', 'tool_env', 'tool_dirs', 'console_main', 'BenchEntry', 'load_manifest',
+           'profile_settings', 'preset_base', 'zoo_objectives', 'objective_overrides', 'load_preset_kwargs',
+           'ablation_plan', 'ablation_runs', 'ablation_overrides', 'runs_needed', 'notebook_parameters',
+           'check_parameters', 'run_notebook', 'param_path', 'param_choice', 'cohort_stamp', 'ensure_cohort',
+           'summarize_cohort', 'summaries_markdown', 'train_config', 'config_hash', 'pretrain_child', 'pretrain',
+           'load_for_eval', 'file_sha256', 'asset_hash', 'ptbxl_splits', 'mimic_cxr_splits', 'paired_split',
+           'multi_hot', 'run_record', 'trainable_share', 'run_compute', 'list_runs', 'cap_records', 'InMemoryDataset',
+           'materialize', 'load_split', 'split_asset', 'certain_targets', 'top1_accuracy', 'macro_f1_single',
+           'file_outputs', 'write_report', 'default_notebooks_dir', 'select_entries', 'data_label', 'objectives_needed',
+           'entry_params', 'run_entry', 'run_paper', 'main_paper']
 
 # %% ../nbs/91_bench.ipynb #cfc521c4
 TOOL_DIR_VARS: dict[str, str] = {  # environment variable -> sub-folder of the scratch folder
@@ -193,6 +195,74 @@ def load_preset_kwargs(preset: str) -> dict:
 
     return dict(load_preset(preset).to_dict().get("loss_kwargs", {}))
 
+
+# %% ../nbs/91_bench.ipynb #390f5951
+# the ablation budget of each profile (added after the dict so that other budgets can be added beside it)
+PROFILES["ci"]["ablation_train"] = {"max_steps": 2, "batch_size": 8, "epochs": 1, "val_batches": 1, "eval_at_start": False}
+PROFILES["smoke"]["ablation_train"] = {"max_steps": 30, "batch_size": 32, "epochs": 100, "val_batches": 2,
+                                       "eval_at_start": False}  # ~20-40 s per variant on 2 cores
+PROFILES["paper"]["ablation_train"] = {}  # the paper's recipe
+# test pairs that the relevance maps' sanity checks (deletion/insertion, model randomisation) average over
+PROFILES["ci"]["relevance_samples"], PROFILES["smoke"]["relevance_samples"], PROFILES["paper"]["relevance_samples"] = 4, 16, 100
+
+ABLATION_PREFIX = "ablation:"  # run names of the ablation variants: "ablation:<variant>"
+ABLATIONS: dict[str, dict[str, dict]] = {  # factor -> level -> create_model overrides that set it
+    "DropKey": {"constant": {"xray__dropkey_schedule": "constant", "ecg__dropkey_schedule": "constant"},
+                "linear": {"xray__dropkey_schedule": "linear", "ecg__dropkey_schedule": "linear"},
+                "off": {"xray__dropkey_ratio": 0.0, "ecg__dropkey_ratio": 0.0}},
+    "text tower": {"LoRA": {"text__lora": True, "text__freeze": False},
+                   "frozen": {"text__lora": False, "text__freeze": True},
+                   "full fine-tuning": {"text__lora": False, "text__freeze": False}},
+    "modalities": {"X-ray, ECG, text": {},  # MoRE's objective as the preset sets it: text-X-ray + text-ECG
+                   "X-ray, text (no ECG)": {"loss_kwargs__ecg_weight": 0.0}},
+}
+
+
+def _slug(s: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in s.lower()).strip("-").replace("--", "-")
+
+
+def ablation_plan(preset: str) -> list[dict]:
+    """One row per (factor, level) of `ABLATIONS`: its run name (`ablation:reference` where the level is the
+    preset's own setting, else `ablation:<factor>-<level>`) and the model overrides of that run."""
+    from morebench.config import apply_overrides, load_preset
+
+    base = load_preset(preset)
+    ref = base.to_dict()
+    rows = []
+    for factor, levels in ABLATIONS.items():
+        for level, ov in levels.items():
+            if "loss_kwargs__ecg_weight" in ov and base.loss != "more":
+                raise ValueError(f"preset {preset!r} trains {base.loss!r}: the modality ablation needs MoRE's objective")
+            same = apply_overrides(base, **ov).to_dict() == ref
+            run = "reference" if same else _slug(f"{factor}-{level}")
+            rows.append({"factor": factor, "level": level, "run": ABLATION_PREFIX + run, "reference": same,
+                         "model_overrides": {} if same else dict(ov)})
+    return rows
+
+
+def ablation_runs(preset: str) -> list[str]:
+    """The distinct runs of the ablations (the reference first)."""
+    runs = [ABLATION_PREFIX + "reference"]
+    return runs + [r["run"] for r in ablation_plan(preset) if r["run"] not in runs]
+
+
+def ablation_overrides(run: str, preset: str) -> dict:
+    """TrainConfig fields of one ablation run (`ablation:<variant>`)."""
+    plan = {r["run"]: r["model_overrides"] for r in ablation_plan(preset)}
+    if run not in plan:
+        raise ValueError(f"unknown ablation run {run!r}; known: {', '.join(plan)}")
+    return {"model_overrides": plan[run]}
+
+
+def runs_needed(need: str, profile: str) -> list[str]:
+    """The pre-training runs behind one `needs` entry of the manifest: "more", "zoo" (every objective of the zoo) or
+    "ablations" (every ablation variant)."""
+    if need == "zoo":
+        return zoo_objectives(profile)
+    if need == "ablations":
+        return ablation_runs(profile_settings(profile)["recipe"])
+    return [need]
 
 # %% ../nbs/91_bench.ipynb #7ed865fd
 def notebook_parameters(notebook: str | os.PathLike) -> dict[str, dict]:
@@ -357,8 +427,12 @@ def train_config(
 
     s = profile_settings(profile)
     name = s["recipe"]
-    return recipe(name, **{**s["train"], **objective_overrides(objective, name), "data_root": str(data_root), "seed": int(seed),
-                           "device": device, "progress": False, "out": str(Path(runs_dir) / f"{name}-{objective}")})
+    if objective.startswith(ABLATION_PREFIX):  # an ablation variant: its own budget
+        budget, over = s.get("ablation_train", s["train"]), ablation_overrides(objective, name)
+    else:
+        budget, over = s["train"], objective_overrides(objective, name)
+    return recipe(name, **{**budget, **over, "data_root": str(data_root), "seed": int(seed), "device": device,
+                           "progress": False, "out": str(Path(runs_dir) / f"{name}-{objective.replace(':', '-')}")})
 
 
 def config_hash(cfg, cohort: Mapping | None = None) -> str:
@@ -369,26 +443,16 @@ def config_hash(cfg, cohort: Mapping | None = None) -> str:
 
 
 def pretrain_child(cfg_path: str) -> None:
-    """Run `train` on the config in `cfg_path` (JSON) and write `compute.json` beside it (in a child process)."""
-    import resource
-
-    import numpy as np
-    import torch
-
+    """Run `train` on the config in `cfg_path` (JSON) in a child process; the trainer writes `compute.json` beside
+    it (wall time, peak RSS of the process, samples/s, steps, device: `morebench.train.compute_record`)."""
     from morebench.train import TrainConfig, train
 
     d = json.loads(Path(cfg_path).read_text())
     d["betas"] = tuple(d["betas"])
     cfg = TrainConfig(**d)
-    t0 = time.time()
-    res = train(cfg)
-    wall = time.time() - t0
-    n = res.steps * cfg.batch_size * cfg.accum
-    compute = {"wall_time_s": round(wall, 2), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-               "device": torch.cuda.get_device_name(0) if cfg.device.startswith("cuda") else "cpu",
-               "steps": res.steps, "samples_per_s": round(n / max(wall, 1e-9), 2), "stopped": res.stopped,
-               "best_val_loss": res.best_val_loss if np.isfinite(res.best_val_loss) else None}  # inf: never validated
-    (Path(cfg.out) / "compute.json").write_text(json.dumps(compute, indent=1, default=str))
+    train(cfg)
+    if not (Path(cfg.out) / "compute.json").is_file():
+        raise RuntimeError(f"{cfg.out}: the trainer wrote no compute.json")
 
 
 def pretrain(
@@ -527,6 +591,60 @@ def run_record(
                     "compute": json.loads(comp.read_text()) if comp.is_file() else {},
                     "epochs": list(csv.DictReader(ep.open())) if ep.is_file() else []}
     raise FileNotFoundError(f"{folder}: no run config.json (with the training recipe) in it or above it")
+
+# %% ../nbs/91_bench.ipynb #17dc83a3
+def trainable_share(model) -> dict:
+    """Parameters a pre-training run updates: those with `requires_grad` that its objective reaches (MoRE without the
+    text–ECG term, `loss_kwargs.ecg_weight == 0`, never reaches the ECG tower and head), in all and in the text tower."""
+    kw = model.cfg.loss_kwargs if model.cfg.loss == "more" else {}
+    unreached = ("ecg.", "ecg_proj.") if kw.get("ecg_weight", 1.0) == 0 else ()
+    named = list(model.named_parameters())
+    total = sum(p.numel() for _, p in named)
+    trained = sum(p.numel() for n, p in named if p.requires_grad and not n.startswith(unreached or ("\0",)))
+    text_t, text_n = model.parameter_summary()["text"]
+    return {"trainable params": int(trained), "total params": int(total), "trainable %": 100.0 * trained / max(total, 1),
+            "text trainable %": 100.0 * text_t / max(text_n, 1)}
+
+# %% ../nbs/91_bench.ipynb #96e53b7a
+def run_compute(
+    run: str | os.PathLike,  # a run folder written by `morebench.train.train`
+) -> dict:
+    """One run's compute: steps, samples, wall time, peak RSS (and GPU memory), samples/s end to end and in the steps,
+    the share of step time spent waiting for data, device, why it stopped (`compute.json` + `steps.csv` + `config.json`)."""
+    import pandas as pd
+
+    run = Path(run)
+    if not (run / "config.json").is_file():
+        raise FileNotFoundError(f"{run}: no config.json (not a run folder of morebench train)")
+    cfg = json.loads((run / "config.json").read_text())
+    comp = json.loads((run / "compute.json").read_text()) if (run / "compute.json").is_file() else {}
+    stamp = json.loads((run / ".morebench-run.json").read_text()) if (run / ".morebench-run.json").is_file() else {}
+    steps = pd.read_csv(run / "steps.csv") if (run / "steps.csv").is_file() else pd.DataFrame()
+    epochs = pd.read_csv(run / "epochs.csv") if (run / "epochs.csv").is_file() else pd.DataFrame()
+    step_s = float(steps["step_s"].sum()) if "step_s" in steps else float("nan")
+    world = int(cfg.get("_world_size", 1))
+    return {"run": run.name, "objective": stamp.get("objective") or cfg.get("loss") or cfg.get("_model", {}).get("loss"),
+            "preset": cfg.get("preset"), "status": "ok" if comp else "no compute.json (trained before the trainer recorded it)",
+            "steps": comp.get("steps", len(steps)), "epochs": int((epochs["epoch"] >= 0).sum()) if "epoch" in epochs else 0,
+            "pairs per step": cfg.get("batch_size", 0) * cfg.get("accum", 1) * world, "samples": comp.get("samples"),
+            "wall s": comp.get("wall_time_s"), "time in steps s": step_s,
+            "data wait %": 100.0 * float(steps["data_s"].sum()) / step_s if "data_s" in steps and step_s > 0 else float("nan"),
+            "samples/s": comp.get("samples_per_s"),
+            "median step samples/s": float(steps["samples_per_s"].median()) if "samples_per_s" in steps else float("nan"),
+            "peak RSS MB": comp.get("peak_rss_mb"), "peak GPU MB": comp.get("peak_gpu_mem_mb"),
+            "device": comp.get("device"), "processes": world, "torch threads": comp.get("torch_threads"),
+            "stopped": comp.get("stopped"), "best val loss": comp.get("best_val_loss"), "started": comp.get("started_at"),
+            "config hash": stamp.get("hash")}
+
+
+def list_runs(
+    runs_dir: str | os.PathLike,  # the suite's runs/ folder
+) -> list[Path]:
+    """The run folders under `runs_dir` (those holding a trainer's config.json), sorted by name."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        raise FileNotFoundError(f"{runs_dir}: runs folder not found")
+    return sorted(p for p in runs_dir.iterdir() if (p / "config.json").is_file())
 
 # %% ../nbs/91_bench.ipynb #b7c1e2a0
 def cap_records(
@@ -789,17 +907,18 @@ def data_label(root: str | os.PathLike, synthetic: bool) -> str:
 
 
 def objectives_needed(entries: Sequence[BenchEntry], profile: str) -> list[str]:
-    """The pre-training objectives the selected notebooks need (`needs: [more]` or `[zoo]` in the manifest)."""
+    """The pre-training runs the selected notebooks need (`needs: [more]`, `[zoo]` or `[ablations]` in the manifest)."""
     want: list[str] = []
     for e in entries:
         for n in e.needs:
-            for o in (zoo_objectives(profile) if n == "zoo" else [n]):
+            for o in runs_needed(n, profile):
                 if o not in want:
                     want.append(o)
     return want
 
 
-OPTIONAL_PARAMS = ("profile", "device", "synthetic", "checkpoint", "checkpoints", "cache_dir", "summaries_json")
+OPTIONAL_PARAMS = ("profile", "device", "synthetic", "checkpoint", "checkpoints", "cache_dir", "summaries_json",
+                   "runs_dir")
 
 
 def entry_params(e: BenchEntry, notebook: Path, common: Mapping[str, Any]) -> dict:
@@ -807,6 +926,9 @@ def entry_params(e: BenchEntry, notebook: Path, common: Mapping[str, Any]) -> di
     declared = notebook_parameters(notebook)
     p = {**e.params, "data_root": common["data_root"], "out_dir": common["out_dir"], "seed": common["seed"]}
     p.update({k: common[k] for k in OPTIONAL_PARAMS if k in declared and k in common})
+    if isinstance(p.get("checkpoints"), Mapping) and common.get("profile"):  # only the runs this entry needs
+        mine = objectives_needed([e], common["profile"])
+        p["checkpoints"] = {k: v for k, v in p["checkpoints"].items() if k in mine}
     return p
 
 
@@ -907,7 +1029,7 @@ def run_paper(
         print(f"benchmark notebooks: {nb_dir}", flush=True)
         common = {"data_root": str(root), "seed": seed, "profile": profile, "device": device, "synthetic": synthetic,
                   "checkpoint": ckpts.get("more", ""), "checkpoints": ckpts, "cache_dir": str(out / "cache"),
-                  "summaries_json": str(sj)}
+                  "summaries_json": str(sj), "runs_dir": str(out / "runs")}
         results: list[dict] = [None] * len(entries)  # type: ignore[list-item]
         from tqdm.auto import tqdm
 

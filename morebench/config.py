@@ -80,6 +80,7 @@ class TextTowerConfig:
     num_layers: int | None = None  # keep only the first N transformer layers of the backbone (None: all, as the
     #   paper); a CPU smoke setting (the `tiny` preset keeps 1 of MiniLM's 6 pretrained layers)
     lora: bool = True  # adapt with LoRA (base weights frozen); False = full fine-tuning
+    freeze: bool = False  # freeze the whole backbone (needs lora=False): only the projection head learns (an ablation)
     lora_r: int = 16  # LoRA rank
     lora_alpha: float = 8.0  # LoRA alpha (scaling alpha/r = 0.5 in the paper)
     lora_dropout: float = 0.1  # dropout on the LoRA branch

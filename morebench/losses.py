@@ -618,18 +618,22 @@ class MoRELoss(FeatureLoss):
         base: PairwiseLoss | str = "infonce",  # base pairwise loss (module or `create_loss` name)
         xray_ecg_weight: float = 0.0,  # w of the direct X-ray↔ECG term (0 in the paper)
         anchor: str = "text",  # the modality both others are aligned to
+        ecg_weight: float = 1.0,  # weight of the L(anchor, ecg) term; 0 drops the ECG from the objective (an ablation:
+        #   MoRE over X-ray–text pairs only)
         **base_kwargs,  # passed to `create_loss` when `base` is a name (e.g. temperature=0.05, world_size=...)
     ):
         super().__init__()
+        if ecg_weight < 0 or xray_ecg_weight < 0:
+            raise ValueError(f"MoRELoss weights must be >= 0, got ecg_weight={ecg_weight}, xray_ecg_weight={xray_ecg_weight}")
         self.base = create_loss(base, **base_kwargs) if isinstance(base, str) else base
         if not isinstance(self.base, PairwiseLoss):
             raise TypeError(f"MoRELoss needs a pairwise base loss, got {type(self.base).__name__}")
-        self.xray_ecg_weight, self.anchor = xray_ecg_weight, anchor
+        self.xray_ecg_weight, self.anchor, self.ecg_weight = xray_ecg_weight, anchor, ecg_weight
 
     def forward(self, features: dict[str, Tensor], batch: dict | None = None) -> dict[str, Tensor]:
         """Per-pair terms (`text_xray`, `text_ecg`, `xray_ecg`) and their weighted sum `loss`."""
         batch = batch or {}
-        pairs = [(self.anchor, "xray", 1.0), (self.anchor, "ecg", 1.0)]
+        pairs = [(self.anchor, "xray", 1.0)] + ([(self.anchor, "ecg", self.ecg_weight)] if self.ecg_weight else [])
         if self.xray_ecg_weight:
             pairs.append(("xray", "ecg", self.xray_ecg_weight))
         terms, total = {}, 0.0

@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['RECIPES', 'TrainConfig', 'recipe', 'lr_factor', 'resolve_amp', 'build_optimizer', 'split_pairs', 'EpochBatches',
            'TokenizingCollate', 'to_device', 'tau_of', 'recall_at_k', 'evaluate', 'TrainResult', 'cxr_augment',
-           'build_data', 'train_step', 'init_distributed', 'train', 'OneLineParser', 'build_parser', 'config_from_args',
-           'main']
+           'build_data', 'train_step', 'peak_rss_mb', 'compute_record', 'init_distributed', 'train', 'OneLineParser',
+           'build_parser', 'config_from_args', 'main']
 
 # %% ../nbs/61_train.ipynb #83cf65ca
 import argparse
@@ -379,6 +379,40 @@ def train_step(
     scaler.update()
     return {"loss": loss_sum / max(n_pairs, 1), "pairs": n_pairs, "loss_sum": loss_sum}
 
+# %% ../nbs/61_train.ipynb #26656aa5
+def peak_rss_mb() -> float | None:
+    """Peak resident memory of this process so far (MB; None where the platform does not report it)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(kb / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)  # macOS reports bytes, Linux KB
+
+
+def compute_record(
+    cfg: TrainConfig,  # the run's config
+    device: torch.device,  # the device it trained on
+    world: int,  # processes
+    steps: int,  # optimiser steps done
+    wall_s: float,  # seconds of this `train` call (a resumed run: since the resume)
+    stopped: str,  # why it stopped
+    best_val: float,  # best validation loss (inf: never validated)
+    started_at: str = "",  # UTC start time
+    resumed_from: str | os.PathLike | None = None,  # the checkpoint it resumed from
+) -> dict:
+    """What `train` writes to `compute.json`: wall time, peak RSS (and GPU memory), samples/s end to end, steps, device."""
+    n = steps * cfg.batch_size * cfg.accum * world
+    rec = {"wall_time_s": round(wall_s, 2), "peak_rss_mb": peak_rss_mb(),
+           "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "world_size": world,
+           "steps": steps, "samples": n, "samples_per_s": round(n / max(wall_s, 1e-9), 2), "stopped": stopped,
+           "best_val_loss": best_val if math.isfinite(best_val) else None,  # None: never validated
+           "started_at": started_at, "resumed_from": str(resumed_from) if resumed_from else None,
+           "torch_threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        rec["peak_gpu_mem_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return rec
+
 # %% ../nbs/61_train.ipynb #24431bd2
 def init_distributed(device: str = "cpu") -> tuple[int, int, torch.device]:  # "cpu" or "cuda"
     """(world size, rank, this rank's device). Under `torchrun` / `accelerate launch` (WORLD_SIZE > 1 in the
@@ -425,6 +459,7 @@ def train(
 
     world, rank, device = init_distributed(cfg.device)
     main_rank = rank == 0
+    t_begin, started_at = time.perf_counter(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     out = Path(cfg.out)
     ck_dir = out / "checkpoints"
     if main_rank:
@@ -623,6 +658,10 @@ def train(
     last = (ck_dir / (ck_dir / "last.txt").read_text().strip()) if (ck_dir / "last.txt").is_file() else None
     if skipped and main_rank:
         write_text(out / "skipped.json", json.dumps([s.to_dict() for s in skipped], default=str))
+    if main_rank:
+        write_text(out / "compute.json", json.dumps(compute_record(
+            cfg, device, world, pos["step"], time.perf_counter() - t_begin, stopped, pos["best_val"], started_at,
+            resume_from), indent=1, default=str))
     return TrainResult(str(out), str(best) if best else None, str(last) if last else None, pos["best_val"],
                        pos["step"], pos["epoch"], history, stopped)
 

@@ -37,6 +37,13 @@ TABLES = {
     "t_missing_modality": (["model", "modalities", "condition", "n_train", "n_test", "macro AUROC", "ci_low", "ci_high", "log loss",
                             "paper macro AUROC"], ["macro AUROC", "ci_low", "ci_high"]),
     "t_missing_modality_per_label": (["model", "condition", "label", "AUROC", "AUPRC"], []),
+    "t_relevance_sanity": (["model", "modality", "test", "value", "ci_low", "ci_high", "n", "paper value"], []),
+    "t_ablation": (["factor", "level", "run", "reference", "status", "trainable params", "trainable %", "text trainable %",
+                    "probe macro AUROC", "probe ci_low", "probe ci_high", "text->ECG R@5", "text->X-ray R@5",
+                    "paper probe macro AUROC"], ["probe macro AUROC", "probe ci_low", "probe ci_high", "text->ECG R@5",
+                                                 "text->X-ray R@5"]),
+    "t_compute": (["run", "objective", "status", "steps", "wall s", "samples/s", "peak RSS MB", "device",
+                   "paper training time"], []),
 }
 NO_PAPER_COLUMN = ("t_label_efficiency", "t_tsne_silhouette", "t_edema_per_grade", "t_missing_modality_per_label")
 
@@ -47,7 +54,7 @@ def test_manifest_is_consistent():
         nb = json.loads((MORE_NB / e.notebook).read_text())
         tags = [c.get("metadata", {}).get("tags", []) for c in nb["cells"]]
         assert sum("parameters" in t for t in tags) == 1, f"{e.notebook}: needs exactly one cell tagged 'parameters'"
-        assert set(e.needs) <= {"more", "zoo"}, e
+        assert set(e.needs) <= {"more", "zoo", "ablations"}, e
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e.name for e in ENTRIES])
@@ -150,6 +157,50 @@ def test_downstream_tables_cover_both_models_and_every_condition(ci_run):
     mm = pd.read_csv(out / "tables" / "t_missing_modality.csv")
     assert len(mm) == 6 and set(mm.condition) == {"both", "xray_only", "ecg_only"}
     assert (mm.groupby("model").condition.nunique() == 3).all() and (mm["log loss"] > 0).all()
+
+
+@pytest.mark.slow
+def test_ablations_train_every_switch_and_report_it(ci_run):
+    _, out, status = ci_run
+    a = pd.read_csv(out / "tables" / "t_ablation.csv")
+    assert (a.status == "ok").all(), a[["run", "status"]]
+    assert set(a.run) == {"reference", "dropkey-linear", "dropkey-off", "text-tower-frozen", "text-tower-full-fine-tuning",
+                          "modalities-x-ray-text-no-ecg"}
+    share = a.groupby("run")["text trainable %"].first()
+    assert share["text-tower-frozen"] == 0 and share["text-tower-full-fine-tuning"] == 100 and 0 < share["reference"] < 1
+    runs = {Path(r["run"]).name: r for r in status["runs"]}
+    for v in set(a.run):  # one run folder per variant, trained with its switch
+        cfg = json.loads((out / "runs" / f"tiny-ablation-{v}" / "config.json").read_text())
+        assert runs[f"tiny-ablation-{v}"]["error"] is None and (v == "reference") == (cfg["model_overrides"] == {}), (v, cfg)
+    assert json.loads((out / "runs" / "tiny-ablation-modalities-x-ray-text-no-ecg" / "config.json").read_text()
+                      )["_model"]["loss_kwargs"]["ecg_weight"] == 0.0
+
+
+@pytest.mark.slow
+def test_compute_table_lists_every_pretraining_run(ci_run):
+    _, out, status = ci_run
+    c = pd.read_csv(out / "tables" / "t_compute.csv")
+    runs = c[c.run != "all runs"].set_index("run")
+    assert set(runs.index) == {Path(r["run"]).name for r in status["runs"]}
+    assert (runs.status == "ok").all() and (runs["wall s"] > 0).all() and (runs["peak RSS MB"] > 50).all(), runs
+    assert (runs.steps == 2).all() and (runs.device == "cpu").all() and runs["evaluated by the main tables"].sum() == 1
+    for name in runs.index:  # the trainer's own record, not the runner's
+        assert json.loads((out / "runs" / name / "compute.json").read_text())["steps"] == 2
+
+
+@pytest.mark.slow
+def test_relevance_figure_and_sanity_table(ci_run):
+    _, out, _ = ci_run
+    t = pd.read_csv(out / "tables" / "t_relevance_sanity.csv")
+    assert set(t.model) == {"pre-trained", "random init"} and set(t.modality) == {"X-ray", "ECG"}
+    rerun = t[t.test.str.startswith("Spearman rho, rerun")]
+    assert len(rerun) == 2 and np.allclose(rerun.value, 1.0)
+    gaps = t[t.test.str.endswith("gap")]
+    assert len(gaps) == 8 and np.isfinite(gaps.value).all()
+    md = (out / "REPORT.md").read_text()
+    for name in ("f_relevance", "t_ablation", "t_compute"):
+        assert f"(`{name}`)" in md, name
+    assert "![f_relevance_xray](figures/f_relevance_xray.png)" in md
 
 
 @pytest.mark.slow

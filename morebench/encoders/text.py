@@ -190,6 +190,11 @@ class TextEncoder(nn.Module):
         model, self.pretrained = load_text_backbone(cfg)  # pretrained=False: random-weight fallback (recorded)
         self.num_features = model.config.hidden_size
         self.target_modules: list[str] = []
+        if cfg.freeze and cfg.lora:
+            raise ValueError("text tower: freeze=True and lora=True contradict each other (a frozen backbone has no "
+                             "trainable adapter): set lora=False to freeze it, or freeze=False to adapt it with LoRA")
+        if cfg.freeze:
+            model.requires_grad_(False)
         if cfg.lora:
             from peft import LoraConfig, get_peft_model
 
