@@ -577,7 +577,7 @@ def train(
         loader = DataLoader(train_ds, batch_sampler=batches, generator=g, **train_loader_args)
         _call(callbacks, "on_epoch_start", epoch, model, loader, device)
         it = iter(loader)
-        ep_loss, ep_n = 0.0, 0
+        ep_loss, ep_n, ep_steps = 0.0, 0, 0
         while pos["batch"] < steps_per_epoch:
             if cfg.max_steps is not None and pos["step"] >= cfg.max_steps:
                 break
@@ -599,7 +599,7 @@ def train(
             pos["step"] += 1
             pos["batch"] += 1
             loss, n_pairs = res["loss"], res["pairs"]
-            ep_loss, ep_n = ep_loss + res["loss_sum"], ep_n + n_pairs
+            ep_loss, ep_n, ep_steps = ep_loss + res["loss_sum"], ep_n + n_pairs, ep_steps + 1
             t_step = time.perf_counter() - t_start
             sps = n_pairs * world / max(t_step, 1e-9)
             row = {"step": pos["step"], "epoch": epoch, "loss": f"{loss:.6f}", "lr": f"{opt.param_groups[0]['lr']:.3e}",
@@ -614,6 +614,11 @@ def train(
                 save_last(f"step-{pos['step']:08d}")
             if main_rank:
                 _handshake(pos["step"])
+        if ep_steps and not ep_n:  # every batch of the epoch was unreadable: stop rather than log a loss of 0
+            if main_rank:
+                write_text(out / "skipped.json", json.dumps([s.to_dict() for s in skipped], default=str))
+            raise DataError(cfg.data_root, f"epoch {epoch}: all {ep_steps} steps had no readable pair "
+                                           f"({len(skipped)} unreadable records, listed in {out / 'skipped.json'})")
         # a run that stops mid-epoch (max_steps) still validates, so it has a best checkpoint; its data position
         # stays mid-epoch, so raising max_steps and resuming continues the same epoch
         partial = cfg.max_steps is not None and pos["step"] >= cfg.max_steps and pos["batch"] < steps_per_epoch

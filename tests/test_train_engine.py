@@ -207,3 +207,19 @@ def test_create_model_loads_a_checkpoint_of_its_preset(tmp_path):
         create_model("paper", checkpoint=f)
     with pytest.raises(ValueError, match="no config/overrides"):
         create_model("tiny", checkpoint=f, xray__depth=1)
+
+
+def test_an_epoch_without_one_readable_pair_is_an_error_not_a_zero_loss(cohort, tmp_path):
+    import shutil
+
+    bad = tmp_path / "cohort"
+    shutil.copytree(cohort, bad)
+    jpgs = list((bad / "mimic-cxr-jpg").rglob("*.jpg"))
+    assert jpgs
+    for p in jpgs:  # every X-ray truncated: no pair of the cohort can be read
+        p.write_bytes(b"\xff\xd8 not a jpeg")
+    kw = dict(data_root=str(bad), batch_size=4, epochs=1, max_steps=3, progress=False, model_overrides=SMALL,
+              cache_dir=None, out=str(tmp_path / "run"))
+    with pytest.raises(DataError, match="no readable pair"):
+        train(recipe("tiny", **kw))
+    assert json.loads((tmp_path / "run" / "skipped.json").read_text())  # the unreadable records are listed
