@@ -474,7 +474,14 @@ def train(
     loss_fn = create_objective(model, world_size=world, rank=rank) if world > 1 else create_objective(model)
     val_loss_fn = create_objective(model)  # every rank validates the whole split with the (identical) model
     callbacks = list(callbacks or []) + list(loss_fn.train_callbacks() if hasattr(loss_fn, "train_callbacks") else [])
-    train_ds, val_ds, collate_fn, skipped = build_data(cfg, model, cxr_cfg, ecg_cfg, tokenizer)
+    # the preprocessing cache is written by rank 0 alone; the other ranks read it after the barrier (two processes
+    # writing one cache folder at once race: a rank can read an entry while the other is still writing it)
+    if world > 1 and cfg.cache_dir and main_rank:
+        data = build_data(cfg, model, cxr_cfg, ecg_cfg, tokenizer)
+    _barrier(world)
+    if not (world > 1 and cfg.cache_dir and main_rank):
+        data = build_data(cfg, model, cxr_cfg, ecg_cfg, tokenizer)
+    train_ds, val_ds, collate_fn, skipped = data
     step_bs = cfg.batch_size * cfg.accum if cfg.gradcache else cfg.batch_size  # pairs per loader batch and rank
     micro = 1 if cfg.gradcache else cfg.accum  # loader batches per optimiser step
     steps_per_epoch = (len(train_ds) // (step_bs * world)) // micro
