@@ -476,12 +476,10 @@ def train(
     callbacks = list(callbacks or []) + list(loss_fn.train_callbacks() if hasattr(loss_fn, "train_callbacks") else [])
     # the preprocessing cache is written by rank 0 alone; the other ranks read it after the barrier (two processes
     # writing one cache folder at once race: a rank can read an entry while the other is still writing it)
-    if world > 1 and cfg.cache_dir and main_rank:
-        data = build_data(cfg, model, cxr_cfg, ecg_cfg, tokenizer)
+    writer = bool(world > 1 and cfg.cache_dir and main_rank)
+    data = build_data(cfg, model, cxr_cfg, ecg_cfg, tokenizer) if writer else None
     _barrier(world)
-    if not (world > 1 and cfg.cache_dir and main_rank):
-        data = build_data(cfg, model, cxr_cfg, ecg_cfg, tokenizer)
-    train_ds, val_ds, collate_fn, skipped = data
+    train_ds, val_ds, collate_fn, skipped = data or build_data(cfg, model, cxr_cfg, ecg_cfg, tokenizer)
     step_bs = cfg.batch_size * cfg.accum if cfg.gradcache else cfg.batch_size  # pairs per loader batch and rank
     micro = 1 if cfg.gradcache else cfg.accum  # loader batches per optimiser step
     steps_per_epoch = (len(train_ds) // (step_bs * world)) // micro
