@@ -30,6 +30,7 @@ class XrayTowerConfig:
     num_heads: int | None = None  # override the number of heads (None = the model's own)
     qkv_bias: bool = False  # bias in the qkv projection; the official Block forces False (build_model.py:44-47)
     drop_path_rate: float = 0.0  # stochastic depth; the paper uses none
+    stem: str = "patch"  # "patch": timm's linear patch embedding (the paper); "conv": 3×3 stride-2 convolutions (Xiao et al. 2021), which train from scratch on small data
     global_pool: str | None = None  # "token" (the CLS token: the paper) or "avg" (mean of the patch tokens); None = the model's own
     dropkey_ratio: float = 0.3  # DropKey r0: share of keys masked before softmax in training
     dropkey_schedule: str = "linear"  # "linear" (paper text, r_l = r0·(1 − l/(L−1))) or "constant" (official code)

@@ -5,11 +5,13 @@
 # %% ../../nbs/41_encoders.xray.ipynb #b508acb8
 from __future__ import annotations
 
+import math
 import warnings
 
 import torch
 import torch.nn.functional as F
 from timm.layers import Attention as TimmAttention
+from timm.layers import PatchEmbed
 from torch import nn
 
 from ..config import XrayTowerConfig
@@ -17,7 +19,7 @@ from .base import XrayInputSpec
 
 # %% auto #0
 __all__ = ['dropkey_ratios', 'dropkey_keep_mask', 'DropKeyAttention', 'reference_attention', 'apply_dropkey', 'set_dropkey',
-           'get_dropkey_ratios', 'create_xray_encoder']
+           'get_dropkey_ratios', 'ConvStemEmbed', 'create_xray_encoder']
 
 # %% ../../nbs/41_encoders.xray.ipynb #6c4fafea
 def dropkey_ratios(
@@ -203,6 +205,27 @@ def get_dropkey_ratios(model: nn.Module) -> list[float]:
     """The DropKey ratio of each block."""
     return [getattr(b.attn, "drop_ratio", 0.0) for b in _attention_blocks(model)]
 
+# %% ../../nbs/41_encoders.xray.ipynb #25156caf
+class ConvStemEmbed(PatchEmbed):
+    """timm's `PatchEmbed` with its single p×p stride-p projection replaced by log2(p) 3×3 stride-2 convolutions
+    (BatchNorm + ReLU, widths doubling up to `embed_dim`) and a 1×1 projection: the convolutional stem of Xiao et al.
+    (2021), same token grid, same interface (a drop-in `embed_layer` for any timm ViT)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        p = self.patch_size[0]
+        n = int(math.log2(p))
+        if p != self.patch_size[1] or 2 ** n != p:
+            raise ValueError(f"a convolutional stem needs a square power-of-two patch, got {self.patch_size}")
+        dim, cin, layers = self.proj.out_channels, self.proj.in_channels, []
+        for i in range(n):
+            c = max(dim // 2 ** (n - 1 - i), 8)
+            layers += [nn.Conv2d(cin, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+            cin = c
+        layers.append(nn.Conv2d(cin, dim, 1))
+        self.proj = nn.Sequential(*layers)
+
+
 # %% ../../nbs/41_encoders.xray.ipynb #23d944b7
 def create_xray_encoder(
     cfg: XrayTowerConfig | None = None,  # tower config (default: the paper's ViT-B/16)
@@ -214,6 +237,10 @@ def create_xray_encoder(
     kw = dict(img_size=cfg.img_size, in_chans=cfg.in_chans, num_classes=0, qkv_bias=cfg.qkv_bias,
               drop_path_rate=cfg.drop_path_rate)
     kw.update({k: v for k in ("embed_dim", "depth", "num_heads", "global_pool") if (v := getattr(cfg, k)) is not None})
+    if cfg.stem not in ("patch", "conv"):
+        raise ValueError(f"unknown X-ray stem {cfg.stem!r}; use 'patch' or 'conv'")
+    if cfg.stem == "conv":
+        kw["embed_layer"] = ConvStemEmbed
     if cfg.checkpoint_path is not None:
         # timm's loader: filters the state dict (drops the classifier, resizes pos_embed) and never downloads
         kw.update(pretrained=True, pretrained_cfg_overlay=dict(file=str(cfg.checkpoint_path)))
