@@ -26,16 +26,16 @@ from .report import SYNTHETIC_BANNER
 
 # %% auto #0
 __all__ = ['TOOL_DIR_VARS', 'PROFILES', 'ZOO_BASES', 'ZOO_OWN', 'ABLATION_PREFIX', 'ABLATIONS', 'COHORT_DATASETS', 'CATEGORY',
-           'OPTIONAL_PARAMS', 'scratch_dir', 'tool_env', 'tool_dirs', 'console_main', 'BenchEntry', 'load_manifest',
-           'profile_settings', 'preset_base', 'zoo_objectives', 'objective_overrides', 'load_preset_kwargs',
-           'ablation_plan', 'ablation_runs', 'ablation_overrides', 'runs_needed', 'notebook_parameters',
-           'check_parameters', 'run_notebook', 'param_path', 'param_choice', 'cohort_stamp', 'ensure_cohort',
-           'summarize_cohort', 'summaries_markdown', 'train_config', 'config_hash', 'pretrain_child', 'pretrain',
-           'load_for_eval', 'file_sha256', 'asset_hash', 'ptbxl_splits', 'mimic_cxr_splits', 'paired_split',
+           'THREAD_VARS', 'OPTIONAL_PARAMS', 'scratch_dir', 'tool_env', 'tool_dirs', 'console_main', 'BenchEntry',
+           'load_manifest', 'profile_settings', 'preset_base', 'zoo_objectives', 'objective_overrides',
+           'load_preset_kwargs', 'ablation_plan', 'ablation_runs', 'ablation_overrides', 'runs_needed',
+           'notebook_parameters', 'check_parameters', 'run_notebook', 'param_path', 'param_choice', 'cohort_stamp',
+           'ensure_cohort', 'summarize_cohort', 'summaries_markdown', 'train_config', 'config_hash', 'pretrain_child',
+           'pretrain', 'load_for_eval', 'file_sha256', 'asset_hash', 'ptbxl_splits', 'mimic_cxr_splits', 'paired_split',
            'multi_hot', 'run_record', 'trainable_share', 'run_compute', 'list_runs', 'cap_records', 'InMemoryDataset',
            'materialize', 'load_split', 'split_asset', 'certain_targets', 'top1_accuracy', 'macro_f1_single',
-           'file_outputs', 'write_report', 'default_notebooks_dir', 'select_entries', 'data_label', 'objectives_needed',
-           'entry_params', 'run_entry', 'run_paper', 'main_paper']
+           'file_outputs', 'write_report', 'default_notebooks_dir', 'select_entries', 'kernel_threads', 'data_label',
+           'objectives_needed', 'entry_params', 'run_entry', 'run_paper', 'main_paper']
 
 # %% ../nbs/91_bench.ipynb #cfc521c4
 TOOL_DIR_VARS: dict[str, str] = {  # environment variable -> sub-folder of the scratch folder
@@ -894,6 +894,38 @@ def _why(ex: Exception) -> str:
     return f"{type(ex).__name__}: {lines[0] if lines else ''}"
 
 
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")  # what torch/numpy read at start-up
+
+
+@contextlib.contextmanager
+def kernel_threads(
+    jobs: int,  # notebooks run at once
+    cores: int | None = None,  # CPU cores to share (None: those this process may use)
+):
+    """While notebooks run `jobs` at a time, each kernel starts with its share of the cores (at least 1 thread) in
+    the thread variables: kernels that each take every core oversubscribe them, and OpenMP's busy-waiting then makes
+    a torch forward pass many times slower (measured: two t-SNE notebooks side by side on 2 cores, 2 threads each,
+    76 s for the embedding cell that takes 1 s with 1 thread each). With `jobs` ≤ 1 nothing changes."""
+    jobs = max(1, int(jobs))
+    if jobs == 1:
+        yield None
+        return
+    cores = cores or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    share = str(max(1, cores // jobs))
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():  # a user's cap is kept when it is smaller
+        share = str(min(int(share), max(1, int(os.environ["OMP_NUM_THREADS"]))))
+    saved = {k: os.environ.get(k) for k in THREAD_VARS}
+    os.environ.update({k: share for k in THREAD_VARS})
+    try:
+        yield int(share)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def data_label(root: str | os.PathLike, synthetic: bool) -> str:
     """How every output names its data: "SYNTHETIC cohort (N patients, seed S)" or "real data at ROOT"."""
     m = Path(root) / "manifest.json"
@@ -1034,7 +1066,7 @@ def run_paper(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(entries), desc="notebooks", unit="nb", disable=not progress, file=sys.stderr)
-        with ThreadPoolExecutor(max_workers=max(1, int(jobs))) as pool:
+        with kernel_threads(jobs), ThreadPoolExecutor(max_workers=max(1, int(jobs))) as pool:
             futs = {pool.submit(run_entry, e, nb_dir, out, common): i for i, e in enumerate(entries)}
             for f in as_completed(futs):
                 r = results[futs[f]] = f.result()
