@@ -51,7 +51,7 @@ lint: venv
 
 # Every notebook under nbdev_test, slow cells included (gpu cells are skipped on CPU).
 nbtest: venv
-	# two notebooks at a time, one thread each: two kernels that each take both cores make OpenMP busy-wait (many times slower)
+	# two notebooks at a time, one thread each: two kernels that each take both cores oversubscribe them (measured many times slower)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev_test --flags slow --n_workers 2 --timing
 
 # pytest last, so CI reads its closing line. Exit code 5 (no tests collected) fails like any other.

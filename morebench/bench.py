@@ -26,8 +26,8 @@ from .report import SYNTHETIC_BANNER
 
 # %% auto #0
 __all__ = ['TOOL_DIR_VARS', 'PROFILES', 'ZOO_BASES', 'ZOO_OWN', 'ABLATION_PREFIX', 'ABLATIONS', 'COHORT_DATASETS', 'CATEGORY',
-           'THREAD_VARS', 'OPTIONAL_PARAMS', 'scratch_dir', 'tool_env', 'tool_dirs', 'console_main', 'BenchEntry',
-           'load_manifest', 'profile_settings', 'preset_base', 'zoo_objectives', 'objective_overrides',
+           'THREAD_VARS', 'OPTIONAL_PARAMS', 'scratch_dir', 'tool_env', 'patched_environ', 'tool_dirs', 'console_main',
+           'BenchEntry', 'load_manifest', 'profile_settings', 'preset_base', 'zoo_objectives', 'objective_overrides',
            'load_preset_kwargs', 'ablation_plan', 'ablation_runs', 'ablation_overrides', 'runs_needed',
            'notebook_parameters', 'check_parameters', 'run_notebook', 'param_path', 'param_choice', 'cohort_stamp',
            'ensure_cohort', 'summarize_cohort', 'summaries_markdown', 'train_config', 'config_hash', 'pretrain_child',
@@ -70,15 +70,26 @@ def tool_env(
 
 
 @contextlib.contextmanager
+def patched_environ(values: Mapping[str, str]) -> Iterator[None]:  # variables to set within the block
+    """Within the block, `os.environ` has `values` (processes and kernels started inside inherit them); each variable
+    gets its previous value back afterwards (or is removed when it had none)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextlib.contextmanager
 def tool_dirs() -> Iterator[dict[str, str]]:
     """Within the block, `os.environ` has `tool_env`'s defaults (processes and kernels started inside inherit them)."""
-    added = {k: v for k, v in tool_env().items() if os.environ.get(k) != v}
-    os.environ.update(added)
-    try:
+    with patched_environ({k: v for k, v in tool_env().items() if os.environ.get(k) != v}):
         yield dict(os.environ)
-    finally:
-        for k in added:
-            os.environ.pop(k, None)
 
 
 def console_main(argv: Sequence[str] | None = None) -> int:
@@ -903,9 +914,9 @@ def kernel_threads(
     cores: int | None = None,  # CPU cores to share (None: those this process may use)
 ):
     """While notebooks run `jobs` at a time, each kernel starts with its share of the cores (at least 1 thread) in
-    the thread variables: kernels that each take every core oversubscribe them, and OpenMP's busy-waiting then makes
-    a torch forward pass many times slower (measured: two t-SNE notebooks side by side on 2 cores, 2 threads each,
-    76 s for the embedding cell that takes 1 s with 1 thread each). With `jobs` ≤ 1 nothing changes."""
+    the thread variables: kernels that each take every core oversubscribe them, which made torch many times slower
+    here (two t-SNE notebooks side by side on 2 cores: 76 s for the embedding cell at 2 threads each, 1 s at 1 thread
+    each). With `jobs` ≤ 1 nothing changes."""
     jobs = max(1, int(jobs))
     if jobs == 1:
         yield None
@@ -914,16 +925,8 @@ def kernel_threads(
     share = str(max(1, cores // jobs))
     if os.environ.get("OMP_NUM_THREADS", "").isdigit():  # a user's cap is kept when it is smaller
         share = str(min(int(share), max(1, int(os.environ["OMP_NUM_THREADS"]))))
-    saved = {k: os.environ.get(k) for k in THREAD_VARS}
-    os.environ.update({k: share for k in THREAD_VARS})
-    try:
+    with patched_environ(dict.fromkeys(THREAD_VARS, share)):
         yield int(share)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def data_label(root: str | os.PathLike, synthetic: bool) -> str:
