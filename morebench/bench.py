@@ -25,17 +25,18 @@ import yaml
 from .report import SYNTHETIC_BANNER
 
 # %% auto #0
-__all__ = ['TOOL_DIR_VARS', 'PROFILES', 'ZOO_BASES', 'ZOO_OWN', 'ABLATION_PREFIX', 'ABLATIONS', 'COHORT_DATASETS', 'CATEGORY',
-           'THREAD_VARS', 'OPTIONAL_PARAMS', 'scratch_dir', 'tool_env', 'patched_environ', 'tool_dirs', 'console_main',
-           'BenchEntry', 'load_manifest', 'profile_settings', 'preset_base', 'zoo_objectives', 'objective_overrides',
-           'load_preset_kwargs', 'ablation_plan', 'ablation_runs', 'ablation_overrides', 'runs_needed',
-           'notebook_parameters', 'check_parameters', 'run_notebook', 'param_path', 'param_choice', 'cohort_stamp',
-           'ensure_cohort', 'summarize_cohort', 'summaries_markdown', 'train_config', 'config_hash', 'pretrain_child',
-           'pretrain', 'load_for_eval', 'file_sha256', 'asset_hash', 'ptbxl_splits', 'mimic_cxr_splits', 'paired_split',
-           'multi_hot', 'run_record', 'trainable_share', 'run_compute', 'list_runs', 'cap_records', 'InMemoryDataset',
-           'materialize', 'load_split', 'split_asset', 'certain_targets', 'top1_accuracy', 'macro_f1_single',
-           'file_outputs', 'write_report', 'default_notebooks_dir', 'select_entries', 'kernel_threads', 'data_label',
-           'objectives_needed', 'entry_params', 'run_entry', 'run_paper', 'main_paper']
+__all__ = ['TOOL_DIR_VARS', 'PROFILES', 'ZOO_BASES', 'ZOO_OWN', 'ZOO_PREFIX', 'ABLATION_PREFIX', 'ABLATIONS', 'COHORT_DATASETS',
+           'CATEGORY', 'THREAD_VARS', 'OPTIONAL_PARAMS', 'scratch_dir', 'tool_env', 'patched_environ', 'tool_dirs',
+           'console_main', 'BenchEntry', 'load_manifest', 'profile_settings', 'preset_base', 'zoo_objectives',
+           'objective_overrides', 'load_preset_kwargs', 'ablation_plan', 'ablation_runs', 'ablation_overrides',
+           'runs_needed', 'notebook_parameters', 'check_parameters', 'run_notebook', 'param_path', 'param_choice',
+           'cohort_stamp', 'ensure_cohort', 'summarize_cohort', 'summaries_markdown', 'train_config', 'config_hash',
+           'pretrain_child', 'pretrain', 'load_for_eval', 'file_sha256', 'asset_hash', 'ptbxl_splits',
+           'mimic_cxr_splits', 'paired_split', 'multi_hot', 'run_record', 'trainable_share', 'run_compute', 'list_runs',
+           'cap_records', 'InMemoryDataset', 'materialize', 'load_split', 'split_asset', 'certain_targets',
+           'top1_accuracy', 'macro_f1_single', 'file_outputs', 'write_report', 'default_notebooks_dir',
+           'select_entries', 'kernel_threads', 'data_label', 'objectives_needed', 'entry_params', 'run_entry',
+           'run_paper', 'main_paper']
 
 # %% ../nbs/91_bench.ipynb #cfc521c4
 TOOL_DIR_VARS: dict[str, str] = {  # environment variable -> sub-folder of the scratch folder
@@ -138,11 +139,12 @@ PROFILES: dict[str, dict] = {
            "fractions": (0.1, 1.0), "draws": 2, "tsne_points": 60,
            "finetune_steps": 2, "finetune_batch": 16, "finetune_modes": ("partial",), "max_records": 48, "fusion_epochs": 20,
            "train": {"max_steps": 2, "batch_size": 8, "epochs": 1, "val_batches": 1, "eval_at_start": False}},
-    # `make paper` on CPU: the whole suite within ~15 min on 2 cores (the step budget is the knob: `max_steps`)
-    "smoke": {"patients": 400, "recipe": "tiny", "synthetic": True, "zoo": "all", "n_boot": 1000,
+    # `make paper` on CPU: the whole suite within ~15 min on 2 cores; the main run is the whole tiny recipe (it must
+    # learn: every evaluation reads it), the loss zoo and the ablations get short budgets of their own (below)
+    "smoke": {"patients": 2000, "recipe": "tiny", "synthetic": True, "zoo": "all", "n_boot": 1000,
               "fractions": (0.01, 0.1, 1.0), "draws": 5, "tsne_points": 500,
               "finetune_steps": 8, "finetune_batch": 32, "finetune_modes": ("partial",), "max_records": 160, "fusion_epochs": 100,
-              "train": {"max_steps": 40, "batch_size": 32, "epochs": 100, "val_batches": 2, "eval_at_start": False}},
+              "train": {}},
     # real PhysioNet data under --data-root, the paper's recipe, on a GPU
     "paper": {"patients": None, "recipe": "paper", "synthetic": False, "zoo": "all", "n_boot": 1000,
               "fractions": (0.01, 0.1, 1.0), "draws": 5, "tsne_points": 2000,
@@ -213,6 +215,11 @@ PROFILES["ci"]["ablation_train"] = {"max_steps": 2, "batch_size": 8, "epochs": 1
 PROFILES["smoke"]["ablation_train"] = {"max_steps": 30, "batch_size": 32, "epochs": 100, "val_batches": 2,
                                        "eval_at_start": False}  # ~20-40 s per variant on 2 cores
 PROFILES["paper"]["ablation_train"] = {}  # the paper's recipe
+# a profile with a `zoo_train` budget trains the loss zoo as runs of their own ("zoo:<objective>", MoRE's included), all
+# at that budget, so that its main run ("more", read by every other notebook) can have a longer one; without it the zoo
+# shares the main budget and MoRE's zoo row is the main run
+PROFILES["smoke"]["zoo_train"] = {"max_steps": 40, "batch_size": 32, "epochs": 100, "val_batches": 2, "eval_at_start": False}
+ZOO_PREFIX = "zoo:"  # run names of the loss zoo's own runs: "zoo:<objective>"
 # test pairs that the relevance maps' sanity checks (deletion/insertion, model randomisation) average over
 PROFILES["ci"]["relevance_samples"], PROFILES["smoke"]["relevance_samples"], PROFILES["paper"]["relevance_samples"] = 4, 16, 100
 
@@ -270,7 +277,8 @@ def runs_needed(need: str, profile: str) -> list[str]:
     """The pre-training runs behind one `needs` entry of the manifest: "more", "zoo" (every objective of the zoo) or
     "ablations" (every ablation variant)."""
     if need == "zoo":
-        return zoo_objectives(profile)
+        own = "zoo_train" in profile_settings(profile)
+        return [ZOO_PREFIX + o if own else o for o in zoo_objectives(profile)]
     if need == "ablations":
         return ablation_runs(profile_settings(profile)["recipe"])
     return [need]
@@ -440,6 +448,8 @@ def train_config(
     name = s["recipe"]
     if objective.startswith(ABLATION_PREFIX):  # an ablation variant: its own budget
         budget, over = s.get("ablation_train", s["train"]), ablation_overrides(objective, name)
+    elif objective.startswith(ZOO_PREFIX):  # a loss-zoo run of its own: the zoo budget
+        budget, over = s.get("zoo_train", s["train"]), objective_overrides(objective[len(ZOO_PREFIX):], name)
     else:
         budget, over = s["train"], objective_overrides(objective, name)
     return recipe(name, **{**budget, **over, "data_root": str(data_root), "seed": int(seed), "device": device,
@@ -963,7 +973,8 @@ def entry_params(e: BenchEntry, notebook: Path, common: Mapping[str, Any]) -> di
     p.update({k: common[k] for k in OPTIONAL_PARAMS if k in declared and k in common})
     if isinstance(p.get("checkpoints"), Mapping) and common.get("profile"):  # only the runs this entry needs
         mine = objectives_needed([e], common["profile"])
-        p["checkpoints"] = {k: v for k, v in p["checkpoints"].items() if k in mine}
+        # the loss zoo's own runs reach its notebook under their objective's name ("zoo:siglip" -> "siglip")
+        p["checkpoints"] = {k.removeprefix(ZOO_PREFIX): v for k, v in p["checkpoints"].items() if k in mine}
     return p
 
 

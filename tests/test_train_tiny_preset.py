@@ -1,5 +1,6 @@
 """The tiny preset's CPU smoke choices: the text tower keeps the first pretrained MiniLM layer (text.num_layers=1,
-the same weights as the full model's layer 0), at most 64 tokens; the paper preset keeps all layers."""
+the same weights as the full model's layer 0), at most 128 tokens (so that longest-first truncation of the note pair
+keeps the X-ray note); the X-ray tower has the convolutional stem; the paper preset keeps all layers and timm's patch stem."""
 import torch
 
 from morebench.config import TextTowerConfig, load_preset
@@ -8,7 +9,8 @@ from morebench.encoders.text import load_text_backbone
 
 def test_tiny_text_tower_is_the_first_pretrained_layer():
     cfg = load_preset("tiny").text
-    assert cfg.num_layers == 1 and cfg.max_length == 64
+    assert cfg.num_layers == 1 and cfg.max_length == 128
+    assert load_preset("tiny").xray.stem == "conv" and load_preset("paper").xray.stem == "patch"
     assert load_preset("paper").text.num_layers is None
     short, pre1 = load_text_backbone(cfg)
     full, pre2 = load_text_backbone(TextTowerConfig(model_name_or_path=cfg.model_name_or_path))
