@@ -9,6 +9,7 @@ OUT ?= outputs
 PATIENTS ?=
 PROFILE ?= smoke
 SEED ?= 0
+JOBS ?= 2
 
 # Offline by construction: a hidden hub download fails at once. Tool state goes to a scratch folder, not ~.
 export HF_HUB_OFFLINE := 1
@@ -61,9 +62,10 @@ pytest: venv
 test: sync lint nbtest pytest
 
 # The main job: every benchmark notebook on the embedded (synthetic) default data, on CPU (profile smoke; its step
-# budget lives in morebench.bench.PROFILES). PATIENTS= overrides the profile's cohort size.
+# budget lives in morebench.bench.PROFILES). PATIENTS= overrides the profile's cohort size; JOBS= how many pre-training
+# runs and notebooks run at once (each with cores/JOBS threads).
 paper: venv
-	$(BIN)/morebench paper --profile $(PROFILE) --out $(OUT) --seed $(SEED) $(if $(PATIENTS),--patients $(PATIENTS))
+	$(BIN)/morebench paper --profile $(PROFILE) --out $(OUT) --seed $(SEED) --jobs $(JOBS) $(if $(PATIENTS),--patients $(PATIENTS))
 
 # JupyterLab on the notebooks (nbs/ = the library, more_nb/ = the benchmarks); installs the `lab` extra first.
 # (JupyterLab's extension manager calls npm: its cache and logs go to .scratch/npm, not ~/.npm.)

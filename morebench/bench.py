@@ -452,13 +452,16 @@ def train_config(
         budget, over = s.get("zoo_train", s["train"]), objective_overrides(objective[len(ZOO_PREFIX):], name)
     else:
         budget, over = s["train"], objective_overrides(objective, name)
-    return recipe(name, **{**budget, **over, "data_root": str(data_root), "seed": int(seed), "device": device,
-                           "progress": False, "out": str(Path(runs_dir) / f"{name}-{objective.replace(':', '-')}")})
+    cfg = recipe(name, **{**budget, **over, "data_root": str(data_root), "seed": int(seed), "device": device,
+                          "progress": False, "out": str(Path(runs_dir) / f"{name}-{objective.replace(':', '-')}")})
+    if cfg.cache_dir == "auto":  # one preprocessing cache for every run of the suite, not one per run folder
+        cfg.cache_dir = str(Path(runs_dir) / "cache")
+    return cfg
 
 
 def config_hash(cfg, cohort: Mapping | None = None) -> str:
     """SHA-256 (16 hex) of what a run's weights depend on: its config (not where it is written) and the cohort stamp."""
-    d = {k: v for k, v in cfg.to_dict().items() if k not in ("out", "progress", "resume", "num_workers")}
+    d = {k: v for k, v in cfg.to_dict().items() if k not in ("out", "progress", "resume", "num_workers", "cache_dir")}
     blob = json.dumps({"config": d, "cohort": dict(cohort or {})}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -1024,7 +1027,7 @@ def run_paper(
     seed: int = 0,  # seed of the cohort, the pre-training runs and every notebook
     only: Sequence[str] | None = None,  # run only these benchmark names
     device: str = "cpu",  # device of pre-training and evaluation
-    jobs: int = 1,  # notebooks run at once
+    jobs: int = 1,  # notebooks (and pre-training runs) run at once, each with its share of the cores
     patients: int | None = None,  # synthetic cohort size (default: the profile's)
     difficulty: float = 1.0,  # synthetic signal-to-noise (see morebench.synth)
     notebooks: str | os.PathLike | None = None,  # folder with manifest.yaml (default: `default_notebooks_dir()`)
@@ -1063,14 +1066,19 @@ def run_paper(
         sj = out / "metrics" / "data_summaries.json"
         sj.write_text(json.dumps(summaries, indent=2, default=str))
         cohort_id = {"root": str(root), "stamp": _stamp(root)}
-        runs = []
-        for obj in objectives_needed(entries, profile):
-            print(f"pre-training {s['recipe']}-{obj} ({profile} budget) …", flush=True)
-            r = pretrain(obj, profile, root, out / "runs", seed, device, cohort_id)
-            c = r["compute"]
-            print(f"  {'reused' if r['cached'] else 'trained'} {r['run']}: "
-                  + (r["error"] or f"{c.get('steps')} steps, {c.get('wall_time_s')} s, {c.get('peak_rss_mb')} MB"), flush=True)
-            runs.append(r)
+        objs = objectives_needed(entries, profile)
+        runs: list[dict] = [None] * len(objs)  # type: ignore[list-item]
+        print(f"pre-training {len(objs)} run(s) of the {s['recipe']} recipe ({profile} budgets), "
+              f"{max(1, int(jobs))} at a time …", flush=True)
+        with kernel_threads(jobs), ThreadPoolExecutor(max_workers=max(1, int(jobs))) as pool:  # the main run first
+            futs = {pool.submit(pretrain, o, profile, root, out / "runs", seed, device, cohort_id): i
+                    for i, o in enumerate(objs)}
+            for f in as_completed(futs):
+                r = runs[futs[f]] = f.result()
+                c = r["compute"]
+                print(f"  {'reused' if r['cached'] else 'trained'} {r['run']}: "
+                      + (r["error"] or f"{c.get('steps')} steps, {c.get('wall_time_s')} s, {c.get('peak_rss_mb')} MB"),
+                      flush=True)
         ckpts = {r["objective"]: r["checkpoint"] for r in runs if r["checkpoint"]}
         print(f"benchmark notebooks: {nb_dir}", flush=True)
         common = {"data_root": str(root), "seed": seed, "profile": profile, "device": device, "synthetic": synthetic,
@@ -1131,7 +1139,8 @@ def main_paper(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", default="outputs", help="output folder")
     p.add_argument("--only", nargs="+", default=None, metavar="NAME", help="benchmark names to run (see manifest.yaml)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 …")
-    p.add_argument("--jobs", type=int, default=1, help="notebooks run at once")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="notebooks and pre-training runs at once, each with its share of the cores (default: 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--patients", type=int, default=None, help="synthetic cohort size (default: the profile's)")
     p.add_argument("--difficulty", type=float, default=1.0)
