@@ -137,23 +137,36 @@ def test_cli_bad_arguments_exit_2_with_one_line(argv, needle, capsys):
     assert len(err.splitlines()) == 1 and needle in err, err
 
 
-# The default learning test (slow, ~60-90 s on 2 quiet cores: a 500-patient cohort, then 5 epochs of the tiny recipe with
-# 1-block X-ray/ECG towers, 85 steps of 32 pairs). Verified on 2026-12-04 (seed 0, torch 2.14.1, CPU; 67 s of CPU time
-# for the training on a machine with load average ~11): train loss 8.98 -> 5.97, text->ECG R@5 0.08 -> 0.26 against a
-# chance level of 5/50 = 0.10 on the same validation split. What a cohort this small does NOT show, so it is not
-# asserted here: a lower validation loss (6.67 untrained -> 7.46: 563 training pairs are memorised) and text->X-ray
-# R@5 above chance (0.08 -> 0.12, within noise at n = 50; the X-ray tower learns slowest, see nbs/61_train).
+# The default learning test (slow, ~65 s on 2 quiet cores: a 500-patient cohort, then 5 epochs of the tiny recipe, 85
+# steps of 32 pairs). With 50 validation pairs, recall@5 is too coarse to judge (chance 0.10; one query is 0.02), so
+# the test ranks every validation ECG for every validation note with the last checkpoint and asserts that the mean rank
+# of the true ECG is at least 3 standard errors below chance ((N+1)/2, SE = sqrt((N^2-1)/12/N): 25.5 and 2.04 for
+# N = 50). Measured on 2026-12-04 (seed 0, torch 2.14.1, CPU): train loss 9.07 -> 4.68, mean rank 17.5 (R@5 0.22). The
+# validation loss does not fall on a cohort this small (563 training pairs are memorised); the X-ray side is left to
+# the 2,000-patient test below (mean rank 23.3 here, within noise).
 @pytest.mark.slow
 def test_a_short_tiny_pretraining_aligns_text_and_ecg(tmp_path):
+    import numpy as np
+
+    from morebench.bench import load_for_eval, paired_split
+    from morebench.eval.embed import embed
+    from morebench.eval.retrieval import target_ranks
+
     write_cohort(tmp_path / "c", n_patients=500, seed=0, formats=("mimic-ecg", "mimic-cxr"), progress=False)
-    res = train(recipe("tiny", data_root=str(tmp_path / "c"), out=str(tmp_path / "run"), epochs=5, seed=0,
-                       progress=False, model_overrides=SMALL))
+    res = train(recipe("tiny", data_root=str(tmp_path / "c"), out=str(tmp_path / "run"), epochs=5, patience=10, seed=0,
+                       progress=False))
     h = pd.read_csv(tmp_path / "run" / "epochs.csv")
     assert len(h) == 6 and h.epoch.iloc[0] == -1 and (h.n_val == h.n_val.iloc[0]).all(), h
     assert h.train_loss.iloc[-1] < h.train_loss.iloc[1] - 1.0, h  # the training objective falls
-    chance = h["chance_r@5"].iloc[-1]  # 5/N on the same validation split
-    assert h["text_ecg_r@5"].iloc[-1] >= 2 * chance, h
     assert Path(res.last_checkpoint).is_dir()
+    model, cxr_cfg, ecg_cfg, _ = load_for_eval(res.last_checkpoint)
+    pairs = paired_split(tmp_path / "c", cxr_cfg, ecg_cfg, "val")
+    text, ecg = (embed(model, pairs, m, progress=False).features for m in ("text", "ecg"))
+    n = len(text)
+    assert n == h.n_val.iloc[0]  # the pairs the trainer validated on
+    ranks = target_ranks(text, ecg, np.arange(n))
+    chance, se = (n + 1) / 2, ((n * n - 1) / 12 / n) ** 0.5
+    assert ranks.mean() <= chance - 3 * se, (ranks.mean(), chance, se, h)
 
 
 # The full version, opt-in (MOREBENCH_LEARNING_TEST=1; MOREBENCH_LEARNING_COHORT=<folder> reuses a cohort, else 2,000
