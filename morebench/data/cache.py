@@ -248,7 +248,10 @@ def build_cache(
     _fsync_path(tmp / "meta.json")
     _fsync_path(tmp)
     try:
-        if final.exists():  # a stale or concurrent build with the same key
+        if not rebuild and _valid(final, key):  # a concurrent build of the same key finished first: use it, never
+            shutil.rmtree(tmp, ignore_errors=True)  # delete a cache that another process may be reading
+            return PreprocessCache(final)
+        if final.exists():  # a stale or half-written build with the same key
             shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
     except OSError:
