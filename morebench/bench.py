@@ -212,13 +212,13 @@ def load_preset_kwargs(preset: str) -> dict:
 # %% ../nbs/91_bench.ipynb #390f5951
 # the ablation budget of each profile (added after the dict so that other budgets can be added beside it)
 PROFILES["ci"]["ablation_train"] = {"max_steps": 2, "batch_size": 8, "epochs": 1, "val_batches": 1, "eval_at_start": False}
-PROFILES["smoke"]["ablation_train"] = {"max_steps": 30, "batch_size": 32, "epochs": 100, "val_batches": 2,
-                                       "eval_at_start": False}  # ~20-40 s per variant on 2 cores
+PROFILES["smoke"]["ablation_train"] = {"max_steps": 20, "batch_size": 32, "epochs": 100, "val_batches": 2,
+                                       "eval_at_start": False}  # ~25-35 s per variant at one thread
 PROFILES["paper"]["ablation_train"] = {}  # the paper's recipe
 # a profile with a `zoo_train` budget trains the loss zoo as runs of their own ("zoo:<objective>", MoRE's included), all
 # at that budget, so that its main run ("more", read by every other notebook) can have a longer one; without it the zoo
 # shares the main budget and MoRE's zoo row is the main run
-PROFILES["smoke"]["zoo_train"] = {"max_steps": 40, "batch_size": 32, "epochs": 100, "val_batches": 2, "eval_at_start": False}
+PROFILES["smoke"]["zoo_train"] = {"max_steps": 24, "batch_size": 32, "epochs": 100, "val_batches": 2, "eval_at_start": False}
 ZOO_PREFIX = "zoo:"  # run names of the loss zoo's own runs: "zoo:<objective>"
 # test pairs that the relevance maps' sanity checks (deletion/insertion, model randomisation) average over
 PROFILES["ci"]["relevance_samples"], PROFILES["smoke"]["relevance_samples"], PROFILES["paper"]["relevance_samples"] = 4, 16, 100
